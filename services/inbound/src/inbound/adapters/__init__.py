@@ -1,0 +1,1 @@
+"""Adapters: database tables and repository, SNS signature checks, Kafka consumers, HTTP."""

@@ -1,0 +1,1 @@
+"""The inbound service's domain core: no I/O."""
