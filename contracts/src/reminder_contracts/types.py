@@ -26,7 +26,9 @@ def to_e164(raw: str, default_region: str | None = None) -> str:
     try:
         parsed = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(f"not a phone number: {exc.args[0] if exc.args else exc}") from None
+        raise InvalidPhoneNumber(
+            f"not a phone number: {exc.args[0] if exc.args else exc}"
+        ) from None
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber("not a valid phone number for its country")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
@@ -37,7 +39,8 @@ def _require_e164(value: str) -> str:
         raise InvalidPhoneNumber("phone number must be in E.164 format, e.g. +15555550100")
     e164 = to_e164(value)
     if e164 != value:
-        raise InvalidPhoneNumber(f"phone number must be in E.164 format ({e164})")
+        # the E.164 form is not echoed: error messages end up in logs and dead letters
+        raise InvalidPhoneNumber("phone number must be in E.164 format, e.g. +15555550100")
     return value
 
 
@@ -77,7 +80,8 @@ def _require_language(value: str) -> str:
 
 #: A phone number in E.164 form, validated with libphonenumber.
 PhoneNumber = Annotated[
-    str, Field(examples=["+15555550100"], json_schema_extra={"format": "e164"}),
+    str,
+    Field(examples=["+15555550100"], json_schema_extra={"format": "e164"}),
     AfterValidator(_require_e164),
 ]
 #: An IANA time zone name such as `America/New_York`.
