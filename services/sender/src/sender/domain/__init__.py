@@ -1,0 +1,1 @@
+"""The sender's domain: which reminders go, what they say, how fast. No I/O here."""
