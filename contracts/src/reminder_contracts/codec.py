@@ -44,7 +44,9 @@ def decode(raw: bytes | str) -> Event:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise MalformedEvent("event_version must be a positive integer")
     if version > cls.VERSION:
-        raise UnsupportedEventVersion(f"{event_type} v{version} (this consumer knows v{cls.VERSION})")
+        raise UnsupportedEventVersion(
+            f"{event_type} v{version} (this consumer knows v{cls.VERSION})"
+        )
     try:
         return cls.model_validate_json(raw)
     except ValidationError as exc:

@@ -24,7 +24,8 @@ SCHEMA_PATH = CONTRACTS_DIR / "schema" / "events.schema.json"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.json"
 
 _TOPIC_DESCRIPTIONS = {
-    topics.PATIENTS: "Patients registered and updated by clinic staff (admin-api). Key: patient_id.",
+    topics.PATIENTS: "Patients registered and updated by clinic staff (admin-api). "
+    "Key: patient_id.",
     topics.APPOINTMENTS: "Appointments scheduled, rescheduled, cancelled and attended (admin-api). "
     "Key: appointment_id.",
     topics.REMINDERS: "Reminders whose time has come (scheduler). Key: appointment_id.",
@@ -98,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-            print(f"wrote {path}")
+            sys.stdout.write(f"wrote {path}\n")
     if drifted:
-        print("out of date, run `uv run python -m reminder_contracts.generate`:", *drifted)
+        names = " ".join(str(p) for p in drifted)
+        sys.stdout.write(
+            f"out of date, run `uv run python -m reminder_contracts.generate`: {names}\n"
+        )
         return 1
     return 0
 

@@ -1,0 +1,67 @@
+"""The settings base every service's `Settings` extends (pydantic-settings, UPPER_CASE env)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "test", "prod"]
+
+
+class InsecureSetting(ValueError):
+    """A secret left at its development default outside dev mode."""
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    #: `dev` allows development defaults for secrets; `prod` refuses them.
+    environment: Environment = "prod"
+    service_name: str = "service"
+    log_level: str = "INFO"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    #: Off only for brokers without InitProducerId (Tansu in development).
+    kafka_enable_idempotence: bool = True
+    #: Prepended to every topic name: one Kafka cluster can host several isolated systems.
+    kafka_topic_prefix: str = ""
+    #: Create missing topics at start-up (development); production topics are declared
+    #: by operators (Strimzi KafkaTopic).
+    kafka_create_topics: bool = False
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+
+    database_url: str = "sqlite:///data/service.db"
+    #: Run Alembic `upgrade head` at start-up (dev, tests); production runs a migration job.
+    database_migrate_on_start: bool = False
+
+    consumer_max_retries: int = Field(default=3, ge=0)
+    consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    outbox_batch_size: int = Field(default=200, ge=1)
+
+    def topic(self, name: str) -> str:
+        return f"{self.kafka_topic_prefix}{name}"
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment == "dev"
+
+    def _refuse_default_secret(self, name: str, value: str, default: str) -> None:
+        if not self.is_dev and value == default:
+            raise InsecureSetting(
+                f"{name.upper()} is left at its development default; set it, or ENVIRONMENT=dev"
+            )
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> ServiceSettings:
+        self.check_secrets()
+        return self
+
+    def check_secrets(self) -> None:
+        """Subclasses call `_refuse_default_secret` for each of their secrets."""
