@@ -1,0 +1,1 @@
+"""The whole system on one machine, for developers and the end-to-end tests."""
