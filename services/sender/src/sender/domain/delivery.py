@@ -129,6 +129,11 @@ THROTTLING_CODES: Final = frozenset(
 )
 #: Codes meaning this message can never go (bad or opted-out number, disabled account, ...).
 OPTED_OUT_CODES: Final = frozenset({"OptedOut", "OptedOutException"})
+#: The request never reached SNS: nothing was sent, another try is safe.
+NOT_SENT_CODES: Final = frozenset({"EndpointConnectionError"})
+#: SNS may or may not have sent it (no answer): never retried, reported as unknown.
+UNKNOWN_OUTCOME: Final = "unknown_outcome"
+UNKNOWN_OUTCOME_CODES: Final = frozenset({"ReadTimeout"})
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,18 @@ class PublishError:
 
 
 def classify_error(code: str, http_status: int | None) -> PublishError:
-    """Throttling and 5xx are worth another try; everything else (InvalidParameter, opted
-    out, authorisation) will fail the same way again."""
+    """Throttling, 5xx and unreachable endpoints are worth another try; everything else
+    (InvalidParameter, opted out, authorisation) would fail the same way again. A request
+    that got no answer may have been sent: retrying it could text the patient twice."""
     if code in OPTED_OUT_CODES:
         return PublishError("OptedOut", retryable=False)
-    if code in THROTTLING_CODES or (http_status is not None and http_status >= 500):
+    if code in UNKNOWN_OUTCOME_CODES:
+        return PublishError(UNKNOWN_OUTCOME, retryable=False)
+    if (
+        code in THROTTLING_CODES
+        or code in NOT_SENT_CODES
+        or (http_status is not None and http_status >= 500)
+    ):
         return PublishError(code, retryable=True)
     return PublishError(code, retryable=False)
 

@@ -1,0 +1,1 @@
+"""Adapters: the sender's tables and repositories, SNS, the rate limiter, Kafka consumers."""
