@@ -1,0 +1,3 @@
+from inbound.main import main
+
+raise SystemExit(main())
