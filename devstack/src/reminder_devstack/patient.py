@@ -56,7 +56,8 @@ def notification(
         "Message": json.dumps(sms),
         "Timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
         "SignatureVersion": "1",
-        "Signature": "",
+        # A placeholder: only an inbound with SNS_VERIFY_SIGNATURES=false (dev) accepts it.
+        "Signature": "VU5TSUdORUQgKGRldmVsb3BtZW50KQ==",
         "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-dev.pem",
         "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
     }

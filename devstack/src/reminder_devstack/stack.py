@@ -54,6 +54,8 @@ class StackConfig:
     sns_endpoint_url: str | None = None  # None: start moto, unless real AWS is configured
     use_real_aws: bool = False
     database_url: str | None = None  # None: SQLite files in data_dir
+    #: Per service, overriding `database_url` (the end-to-end tests use fresh databases).
+    database_urls: dict[str, str] = field(default_factory=dict)
     topic_prefix: str = ""
     ports: dict[str, int] = field(
         default_factory=lambda: {s.name: s.default_port for s in SERVICES}
@@ -186,6 +188,8 @@ class Stack:
         return self.config.kafka_bootstrap_servers is None
 
     def database_url(self, spec: ServiceSpec) -> str:
+        if spec.name in self.config.database_urls:
+            return self.config.database_urls[spec.name]
         if self.config.database_url is None:
             return f"sqlite:///{self.config.data_dir / (spec.name + '.db')}"
         url = make_url(self.config.database_url)

@@ -58,6 +58,7 @@ def make_broker(settings: ServiceSettings, **kwargs: Any) -> KafkaBroker:
         acks="all",
         client_id=settings.service_name,
         logger=logging.getLogger(f"{settings.service_name}.kafka"),
+        log_level=logging.DEBUG,  # "Received"/"Processed" per message: debug detail only
         **kwargs,
     )
 
