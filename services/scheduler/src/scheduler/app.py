@@ -25,6 +25,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def migrate(settings: Settings) -> None:
+    """Alembic `upgrade head` (`python -m scheduler migrate`, or at start-up in dev)."""
+    make_engine(settings.database_url).dispose()  # creates a SQLite file's folder
     upgrade(MIGRATIONS, settings.database_url)
 
 
