@@ -8,6 +8,7 @@ so a test can check what a real SNS would have been told.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -116,6 +117,8 @@ class SnsServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> SnsServer:
+        # one access-log line per AWS call drowns the output of a failing test
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         return self
 
