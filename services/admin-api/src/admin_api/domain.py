@@ -224,9 +224,9 @@ class AppointmentView:
     reminder_offsets_minutes: tuple[int, ...] | None
     patient: PatientSnapshot
     scheduled_at: datetime
-    #: when the current time was set (scheduled or last rescheduled), and that version
-    time_set_at: datetime
+    #: the version that set the current time, and when it was rescheduled to it (None: never)
     time_version: int
+    rescheduled_at: datetime | None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
     attendance: Literal["attended", "no_show"] | None = None
@@ -242,7 +242,8 @@ class AppointmentView:
 
         A YES sent before a reschedule confirmed the old time, not this one.
         """
-        current = [r for r in self.replies if r.received_at >= self.time_set_at]
+        moved = self.rescheduled_at
+        current = [r for r in self.replies if moved is None or r.received_at >= moved]
         if not current:
             return None
         return max(current, key=lambda r: (r.received_at, str(r.reply_id))).kind
@@ -320,8 +321,8 @@ def fold_appointment(events: Iterable[Event]) -> AppointmentView | None:
         reminder_offsets_minutes=latest.reminder_offsets_minutes,
         patient=latest.patient,
         scheduled_at=first.occurred_at,
-        time_set_at=latest.occurred_at,
         time_version=latest.version,
+        rescheduled_at=(latest.occurred_at if isinstance(latest, AppointmentRescheduled) else None),
     )
     reminders: dict[UUID, ReminderView] = {}
     replies: dict[UUID, ReplyView] = {}
