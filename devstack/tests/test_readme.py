@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from reminder_devstack.config_reference import README, readme_with_reference
 
 pytestmark = pytest.mark.unit
