@@ -49,6 +49,16 @@ SERVICES = (
 )
 SERVICE_IDS = [s.name for s in SERVICES]
 
+
+def consumer_groups() -> list[str]:
+    """Every Kafka consumer group the services use; each has its own dead-letter topic."""
+    from sender.adapters.consumers import state_group
+    from sender.settings import Settings as SenderSettings
+
+    sender_settings = SenderSettings(environment="dev")
+    return [*(s.name for s in SERVICES), state_group(sender_settings)]
+
+
 #: Variables boto3 reads itself (standard AWS names, not service settings).
 AWS_ENV = frozenset(
     {

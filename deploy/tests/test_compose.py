@@ -19,6 +19,7 @@ from deploy.tests.conftest import (
     SERVICES,
     Service,
     SettingsLoader,
+    consumer_groups,
     interpolate,
     read_env_file,
     tool,
@@ -169,7 +170,7 @@ def test_topics_are_the_contracts_topics_and_a_dead_letter_topic_per_group() -> 
     env = resolved()["services"]["kafka-topics"]["environment"]
     assert env["EVENT_TOPICS"].split() == list(ALL_TOPICS)
     assert sorted(env["DEAD_LETTER_TOPICS"].split()) == sorted(
-        dead_letter_topic(s.name) for s in SERVICES
+        dead_letter_topic(g) for g in consumer_groups()
     )
 
 

@@ -22,6 +22,7 @@ from deploy.tests.conftest import (
     SERVICES,
     Service,
     SettingsLoader,
+    consumer_groups,
 )
 
 from reminder_contracts.topics import ALL_TOPICS, dead_letter_topic
@@ -119,7 +120,7 @@ def test_validation_rejects_a_misspelt_field() -> None:
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
 def test_topics_are_the_contracts_topics_as_strimzi_kafka_topics(name: str) -> None:
     topics = of_kind(render(name), "KafkaTopic")
-    expected = set(ALL_TOPICS) | {dead_letter_topic(s.name) for s in SERVICES}
+    expected = set(ALL_TOPICS) | {dead_letter_topic(g) for g in consumer_groups()}
     assert set(topics) == expected
     for topic_name, topic in topics.items():
         assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
