@@ -173,6 +173,8 @@ class ReplyWatcher:
             group_id=f"bench-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            # Measure the service, not this reader's long poll (default up to 500 ms).
+            fetch_max_wait_ms=5,
         )
         self.arrived: dict[str, float] = {}
         self.event_ids: set[str] = set()
