@@ -220,6 +220,43 @@ def test_mysql_runs_the_init_script_that_reads_those_names() -> None:
     assert "IDENTIFIED BY '${password}'" in script
 
 
+def run_mysql_init(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The init script with a stand-in `mysql` client that records the SQL it is given."""
+    fake = tmp_path / "bin" / "mysql"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "-- user=$MYSQL_PWD" >> "$SQL_LOG"\ncat >> "$SQL_LOG"\n')
+    fake.chmod(0o755)
+    return subprocess.run(
+        ["bash", str(MYSQL_INIT / "01-service-databases.sh")],
+        capture_output=True,
+        text=True,
+        env={**env, "PATH": f"{fake.parent}:/usr/bin:/bin", "SQL_LOG": str(tmp_path / "sql")},
+        timeout=30,
+        check=False,
+    )
+
+
+def test_mysql_init_creates_each_database_and_user_with_its_password(tmp_path: Path) -> None:
+    mysql = resolved()["services"]["mysql"]["environment"]
+    result = run_mysql_init(tmp_path, mysql)
+    assert result.returncode == 0, result.stderr
+    sql = (tmp_path / "sql").read_text()
+    assert sql.count(f"-- user={mysql['MYSQL_ROOT_PASSWORD']}") == len(SERVICES)
+    for name in mysql["SERVICE_DATABASES"].split():
+        password = mysql[f"{name.upper()}_DB_PASSWORD"]
+        assert f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4" in sql
+        assert f"CREATE USER IF NOT EXISTS '{name}'@'%' IDENTIFIED BY '{password}';" in sql
+        assert f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%';" in sql
+
+
+def test_mysql_init_stops_when_a_password_is_missing(tmp_path: Path) -> None:
+    mysql = resolved()["services"]["mysql"]["environment"]
+    del mysql["SENDER_DB_PASSWORD"]
+    result = run_mysql_init(tmp_path, mysql)
+    assert result.returncode != 0
+    assert "SENDER_DB_PASSWORD is not set" in result.stderr
+
+
 def test_dev_default_passwords_are_marked_as_such() -> None:
     mysql = resolved()["services"]["mysql"]["environment"]
     for name, value in mysql.items():
