@@ -63,6 +63,10 @@ class DatabaseTokenBucket:
 
     def reserve(self, cost: float = 1.0) -> float:
         """Take `cost` tokens; returns how many seconds to wait before sending."""
+        return self.reserve_slot(cost)[1]
+
+    def reserve_slot(self, cost: float = 1.0) -> tuple[float, float]:
+        """(the bucket clock's now, seconds to wait): the slot is at now + wait."""
         if self.session_factory.kw["bind"].dialect.name == "sqlite":
             with _SQLITE_LOCK:
                 return self._reserve(cost)
@@ -72,7 +76,7 @@ class DatabaseTokenBucket:
             # Two replicas created the row at the same moment; it exists now.
             return self._reserve(cost)
 
-    def _reserve(self, cost: float) -> float:
+    def _reserve(self, cost: float) -> tuple[float, float]:
         with transaction(self.session_factory) as session:
             row = session.execute(
                 select(rate_buckets.c.tokens, rate_buckets.c.updated_at)
@@ -93,4 +97,4 @@ class DatabaseTokenBucket:
                     update(rate_buckets).where(rate_buckets.c.name == self.name).values(**values)
                 )
         RATE_LIMIT_WAIT.observe(reservation.wait_seconds)
-        return reservation.wait_seconds
+        return now, reservation.wait_seconds
