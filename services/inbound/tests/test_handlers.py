@@ -4,6 +4,8 @@ consumed events keep the projections, duplicates have no second effect."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -383,3 +385,18 @@ def test_consumed_events_are_applied_once(clinic: Clinic) -> None:
     with clinic.sf() as session:
         rows = session.execute(select(appointments.c.appointment_id)).all()
     assert len(rows) == 1
+
+
+def test_two_deliveries_racing_record_the_reply_once(clinic: Clinic) -> None:
+    patient = clinic.patient("+12025550143")
+    clinic.appointment(patient, "+12025550143", 24)
+    barrier = threading.Barrier(4)
+
+    def deliver(sns_id: str) -> bool:
+        barrier.wait()
+        return clinic.reply("+12025550143", "yes", inbound_id="in-race", sns_id=sns_id)[1]
+
+    with ThreadPoolExecutor(4) as pool:
+        duplicates = list(pool.map(deliver, ["a", "b", "a", "c"]))
+    assert sorted(duplicates) == [False, True, True, True]
+    assert len(clinic.events()) == 1
