@@ -105,6 +105,36 @@ def test_docker_compose_config_accepts_the_file(profiles: list[str], tmp_path: P
     assert set(SERVICE_IDS) <= set(services)
 
 
+def test_docker_compose_resolves_the_operator_env_as_these_tests_do(tmp_path: Path) -> None:
+    """The real CLI's substitution with prod.env.example equals the tests' own."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [
+            tool("docker-compose"),
+            "-f",
+            str(COMPOSE_FILE),
+            "--env-file",
+            str(PROD_ENV_EXAMPLE),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    cli = json.loads(result.stdout)["services"]
+    ours = resolved(read_env_file(PROD_ENV_EXAMPLE))["services"]
+    for service in SERVICES:
+        cli_env = cli[service.name]["environment"]
+        our_env = ours[service.name]["environment"]
+        assert {k: v or "" for k, v in cli_env.items()} == {k: str(v) for k, v in our_env.items()}
+    assert cli["sender"]["environment"]["AWS_ENDPOINT_URL_SNS"] == ""
+
+
 # ---------------------------------------------------------------- wiring
 
 
