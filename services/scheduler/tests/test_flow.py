@@ -66,9 +66,13 @@ async def test_appointment_events_in_reminders_out(
         assert ready.status_code == 200, ready.text
 
         booked_late = scheduled(now() + timedelta(hours=1))  # inside the 24 h window
+        await publish_events(kafka_bootstrap_servers, appointments, booked_late)
+        # Its reminder is due at once: once it is out, the consumer is surely running.
+        await read_events(kafka_bootstrap_servers, reminders, expect=1, timeout=30)
+
         soon = scheduled(now() + timedelta(minutes=60, seconds=3), offsets=(60,))
         to_cancel = scheduled(now() + timedelta(minutes=60, seconds=4), offsets=(60,))
-        await publish_events(kafka_bootstrap_servers, appointments, booked_late, soon, to_cancel)
+        await publish_events(kafka_bootstrap_servers, appointments, soon, to_cancel)
         await publish_raw(kafka_bootstrap_servers, appointments, b"{not json", key=b"x")
         moved = rescheduled(booked_late, now() + timedelta(hours=2), version=2)
         await publish_events(
