@@ -257,6 +257,19 @@ def test_sender_gets_aws_credentials_from_its_irsa_service_account(name: str) ->
     assert "AWS_ENDPOINT_URL_SNS" not in env, "real SNS in every overlay"
 
 
+def test_prod_publishes_only_the_sns_endpoint_of_inbound_over_https() -> None:
+    manifests = render("prod")
+    (ingress,) = of_kind(manifests, "Ingress").values()
+    (rule,) = ingress["spec"]["rules"]
+    assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
+    (path,) = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/sns", "Exact")
+    backend = path["backend"]["service"]
+    assert backend["name"] == "inbound"
+    ports = of_kind(manifests, "Service")["inbound"]["spec"]["ports"]
+    assert backend["port"]["name"] in {p["name"] for p in ports}
+
+
 # ---------------------------------------------------------------- overlays and settings
 
 
