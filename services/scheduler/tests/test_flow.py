@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from reminder_contracts import topics
-from reminder_contracts.events import ReminderDue, reminder_id_for
+from reminder_contracts.events import PatientUpdated, ReminderDue, reminder_id_for
 from reminder_runtime.db import transaction
 from reminder_testkit import free_port
 from reminder_testkit.topics import publish_events, publish_raw, read_events, read_topic
@@ -73,6 +73,16 @@ async def test_appointment_events_in_reminders_out(
         soon = scheduled(now() + timedelta(minutes=60, seconds=3), offsets=(60,))
         to_cancel = scheduled(now() + timedelta(minutes=60, seconds=4), offsets=(60,))
         await publish_events(kafka_bootstrap_servers, appointments, soon, to_cancel)
+        # The patient changes name and number before the reminder is due (patients topic).
+        renamed = PatientUpdated(
+            patient_id=soon.patient_id,
+            version=2,
+            name="Ada King",
+            phone="+12025550178",
+            language="en",
+            timezone=soon.patient.timezone,
+        )
+        await publish_events(kafka_bootstrap_servers, settings.topic(topics.PATIENTS), renamed)
         await publish_raw(kafka_bootstrap_servers, appointments, b"{not json", key=b"x")
         moved = rescheduled(booked_late, now() + timedelta(hours=2), version=2)
         await publish_events(
@@ -99,6 +109,8 @@ async def test_appointment_events_in_reminders_out(
     assert timed.occurred_at >= timed.due_at
     assert timed.occurred_at - timed.due_at < timedelta(seconds=2), "woke at its due time"
     assert received_at >= timed.due_at
+    assert (timed.patient.name, timed.patient.phone) == ("Ada King", "+12025550178")
+    assert by_id[reminder_id_for(booked_late.appointment_id, 2, 1440)].starts_at == moved.starts_at
 
     dead = await read_topic(kafka_bootstrap_servers, settings.topic("dlt.scheduler"), expect=1)
     assert [r.value for r in dead] == [b"{not json"]
