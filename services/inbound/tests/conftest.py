@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 import inbound
 from inbound.settings import Settings
-from inbound.testing import SnsSigner
+from inbound.testing import SnsSigner, serving
 from reminder_runtime.db import make_engine, make_session_factory
 from reminder_runtime.migrations import upgrade
-from reminder_testkit import async_wait_for, free_port
 from reminder_testkit.database import DatabaseFactory
 
 MIGRATIONS = Path(inbound.__file__).parent / "migrations"
@@ -37,25 +34,6 @@ def session_factory(inbound_database_url: str) -> Iterator[sessionmaker[Session]
     engine = make_engine(inbound_database_url)
     yield make_session_factory(engine)
     engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Run `app` with uvicorn in this event loop on a free port; yield its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        await async_wait_for(lambda: server.started or task.done(), timeout=60)
-        if task.done():
-            task.result()
-            raise RuntimeError("the app did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ events on the `replies` topic out."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -16,9 +17,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from inbound.adapters.tables import messaging, reminders_sent, replies
-from inbound.app import create_app
+from inbound.app import MIGRATIONS, create_app
 from inbound.settings import Settings
-from inbound.testing import SnsSigner
+from inbound.testing import SnsSigner, serving
 from reminder_contracts import (
     AppointmentScheduled,
     PatientRegistered,
@@ -28,7 +29,9 @@ from reminder_contracts import (
     topics,
 )
 from reminder_runtime.db import make_engine
+from reminder_runtime.migrations import upgrade
 from reminder_testkit import TansuBroker, async_wait_for
+from reminder_testkit.database import DatabaseFactory
 from reminder_testkit.topics import publish_events, read_events
 
 pytestmark = pytest.mark.integration
@@ -147,6 +150,55 @@ async def test_a_signed_yes_becomes_appointment_confirmed_once(
     assert (data["keyword"], data["language"], data["phone"]) == ("SI", "es", PATIENT)
 
 
+class SubscribeUrlRecorder:
+    """Stands in for AWS behind the SubscribeURL (httpx transport), recording visits."""
+
+    def __init__(self) -> None:
+        self.visited: list[str] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.visited.append(str(request.url))
+        return httpx.Response(200, text="<ConfirmSubscriptionResponse/>")
+
+
+@dataclass
+class SharedApp:
+    """One running app for the tests that only talk to it over HTTP (saves a start each)."""
+
+    base: str
+    settings: Settings
+    signer: SnsSigner
+    aws: SubscribeUrlRecorder
+
+
+@pytest.fixture(scope="module")
+async def shared(
+    database_factory: DatabaseFactory, kafka_bootstrap_servers: str, kafka_idempotence: bool
+) -> AsyncIterator[SharedApp]:
+    signer = SnsSigner()
+    url = database_factory()
+    upgrade(MIGRATIONS, url)
+    settings = Settings(
+        environment="test",
+        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        kafka_enable_idempotence=kafka_idempotence,
+        kafka_topic_prefix=f"t{uuid4().hex[:8]}.",
+        kafka_create_topics=True,
+        database_url=url,
+        sns_allowed_topic_arns=signer.topic_arn,
+        sms_origination_numbers=LONG_CODE,
+    )
+    aws = SubscribeUrlRecorder()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(aws.handler))
+    async with serving(app_for(settings, signer, http_client=client)) as base:
+        yield SharedApp(base, settings, signer, aws)
+
+
+def nothing_recorded(shared: SharedApp) -> bool:
+    url = shared.settings.database_url
+    return count(url, replies) == 0 and count(url, messaging.outbox.table) == 0
+
+
 @pytest.mark.parametrize(
     "forgery",
     [
@@ -159,8 +211,9 @@ async def test_a_signed_yes_becomes_appointment_confirmed_once(
     ],
 )
 async def test_forged_or_unverifiable_messages_get_403_and_record_nothing(
-    app_settings: Settings, signer: SnsSigner, serve: Serve, forgery: str
+    shared: SharedApp, forgery: str
 ) -> None:
+    signer = shared.signer
     fields = signer.notification(phone=PATIENT, body="STOP", destination=LONG_CODE)
     if forgery == "tampered":
         fields["Message"] = fields["Message"].replace("STOP", "START")
@@ -186,12 +239,10 @@ async def test_forged_or_unverifiable_messages_get_403_and_record_nothing(
         fields = signer.notification(phone=PATIENT, body="STOP", destination="+12025550100")
     else:
         fields["Signature"] = "AAAA"  # valid base64, not a signature
-    async with serve(app_for(app_settings, signer)) as base:
-        response = await post(base, fields)
+    response = await post(shared.base, fields)
     assert response.status_code == 403, response.text
     assert response.json()["error"]
-    assert count(app_settings.database_url, replies) == 0
-    assert count(app_settings.database_url, messaging.outbox.table) == 0
+    assert nothing_recorded(shared)
 
 
 @pytest.mark.parametrize(
@@ -199,19 +250,19 @@ async def test_forged_or_unverifiable_messages_get_403_and_record_nothing(
     [("{oops", "not JSON"), (json.dumps({"Type": "Notification"}), "missing")],
 )
 async def test_malformed_bodies_get_400_with_a_reason(
-    app_settings: Settings, signer: SnsSigner, serve: Serve, body: str, reason: str
+    shared: SharedApp, body: str, reason: str
 ) -> None:
-    async with serve(app_for(app_settings, signer)) as base, httpx.AsyncClient() as client:
+    async with httpx.AsyncClient() as client:
         response = await client.post(
-            f"{base}/sns", content=body, headers={"content-type": "text/plain"}
+            f"{shared.base}/sns", content=body, headers={"content-type": "text/plain"}
         )
     assert response.status_code == 400
     assert reason in response.json()["error"]
+    assert nothing_recorded(shared)
 
 
-async def test_a_signed_notification_whose_sms_is_malformed_gets_400(
-    app_settings: Settings, signer: SnsSigner, serve: Serve
-) -> None:
+async def test_a_signed_notification_whose_sms_is_malformed_gets_400(shared: SharedApp) -> None:
+    signer = shared.signer
     fields = signer.sign(
         {
             "Type": "Notification",
@@ -222,49 +273,33 @@ async def test_a_signed_notification_whose_sms_is_malformed_gets_400(
         },
         "2",
     )
-    async with serve(app_for(app_settings, signer)) as base:
-        response = await post(base, fields)
+    response = await post(shared.base, fields)
     assert response.status_code == 400
     assert "originationNumber" in response.json()["error"]
-    assert count(app_settings.database_url, replies) == 0
-
-
-class SubscribeUrlRecorder:
-    """Stands in for AWS behind the SubscribeURL (httpx transport), recording visits."""
-
-    def __init__(self) -> None:
-        self.visited: list[str] = []
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.visited.append(str(request.url))
-        return httpx.Response(200, text="<ConfirmSubscriptionResponse/>")
+    assert nothing_recorded(shared)
 
 
 async def test_subscription_is_confirmed_only_for_an_allowed_topic_on_an_sns_host(
-    app_settings: Settings, signer: SnsSigner, serve: Serve
+    shared: SharedApp,
 ) -> None:
-    aws = SubscribeUrlRecorder()
-    client = httpx.AsyncClient(transport=httpx.MockTransport(aws.handler))
+    signer, aws, base = shared.signer, shared.aws, shared.base
+    aws.visited.clear()
     genuine = signer.subscription(version="2")
     other_topic = signer.subscription(topic_arn="arn:aws:sns:us-east-1:999999999999:evil")
     evil_url = signer.subscription(subscribe_url="https://attacker.example/?Action=Confirm")
-    async with serve(app_for(app_settings, signer, http_client=client)) as base:
-        assert (await post(base, other_topic)).status_code == 403
-        assert (await post(base, evil_url)).status_code == 403
-        assert aws.visited == []
-        response = await post(base, genuine)
-        assert response.status_code == 200, response.text
+    assert (await post(base, other_topic)).status_code == 403
+    assert (await post(base, evil_url)).status_code == 403
+    assert aws.visited == []
+    response = await post(base, genuine)
+    assert response.status_code == 200, response.text
     assert aws.visited == [genuine["SubscribeURL"]]
 
 
-async def test_unsubscribe_confirmation_is_acknowledged_and_alerted(
-    app_settings: Settings, signer: SnsSigner, serve: Serve
-) -> None:
-    async with serve(app_for(app_settings, signer)) as base:
-        response = await post(base, signer.subscription("UnsubscribeConfirmation"))
-        assert response.status_code == 200
-        async with httpx.AsyncClient(base_url=base) as client:
-            metrics = (await client.get("/metrics")).text
+async def test_unsubscribe_confirmation_is_acknowledged_and_alerted(shared: SharedApp) -> None:
+    response = await post(shared.base, shared.signer.subscription("UnsubscribeConfirmation"))
+    assert response.status_code == 200
+    async with httpx.AsyncClient(base_url=shared.base) as client:
+        metrics = (await client.get("/metrics")).text
     assert (
         'inbound_sns_messages_total{outcome="unsubscribed",type="UnsubscribeConfirmation"}'
         in metrics
