@@ -300,13 +300,11 @@ def fire_due(session: Session, now: datetime, limit: int) -> Fired:
     claimed = repo.claim_due(now, limit)
     if not claimed:
         return Fired((), 0)
-    appointments = repo.appointments_by_id(t.appointment_id for t in claimed)
-    patients = repo.patients_by_id(str(a.patient_id) for a in appointments.values())
+    context = repo.appointments_with_patients(t.appointment_id for t in claimed)
     events: list[ReminderDue] = []
     emitted, dropped = [], []
     for timer in claimed:
-        appointment = appointments.get(timer.appointment_id)
-        patient = patients.get(str(appointment.patient_id)) if appointment else None
+        appointment, patient = context.get(timer.appointment_id, (None, None))
         if (
             appointment is None
             or patient is None
