@@ -9,6 +9,7 @@ and 5xx itself, taking a send slot from the shared rate limiter for every attemp
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,13 +54,16 @@ class SmsOptions:
 
 
 def make_sns_client(timeout_seconds: float, max_pool: int) -> SNSClient:
+    """An SNS client from the standard AWS environment. botocore itself reads only
+    AWS_DEFAULT_REGION (and the config file); AWS_REGION, the name the other AWS SDKs and
+    Lambda use, is honoured here too, so either works."""
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=timeout_seconds,
         read_timeout=timeout_seconds,
         max_pool_connections=max_pool,
     )
-    return boto3.client("sns", config=config)
+    return boto3.client("sns", region_name=os.environ.get("AWS_REGION") or None, config=config)
 
 
 class SnsSmsGateway:
