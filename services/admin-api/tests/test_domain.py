@@ -143,9 +143,22 @@ def test_stats_days_follow_the_clinic_zone() -> None:
     assert domain.local_day(datetime(2030, 3, 2, 3, tzinfo=UTC), zone) == date(2030, 3, 1)
     start, end = domain.day_bounds(date(2030, 3, 10), date(2030, 3, 10), zone)  # DST starts
     assert (end - start) == timedelta(hours=23)
-    day = domain.DayStats(day=None, reminded=4, confirmed=3, reply_seconds=[5, 1, 9, 7])
-    assert (day.confirmation_rate, day.median_seconds_to_reply) == (0.75, 6)
+    day = domain.DayStats(day=None, reminded=4, confirmed=3)
+    assert day.confirmation_rate == 0.75
     assert domain.DayStats(day=None).confirmation_rate is None
+    both = domain.total([day, domain.DayStats(day=None, reminded=4, confirmed=1)])
+    assert (both.reminded, both.confirmed, both.confirmation_rate) == (8, 4, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("values", "median"), [([], None), ([7], 7), ([1, 5, 9], 5), ([1, 5, 7, 9], 6)]
+)
+def test_middle_picks_the_values_whose_mean_is_the_median(
+    values: list[int], median: float | None
+) -> None:
+    offset, count = domain.middle(len(values))
+    middle = sorted(values)[offset : offset + count]
+    assert (sum(middle) / count if count else None) == median
 
 
 def test_tokens_parse_into_roles() -> None:

@@ -12,7 +12,6 @@ import base64
 import binascii
 import json
 import re
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -459,16 +458,15 @@ class DayStats:
     opt_outs: int = 0
     send_failures: int = 0
     sms_segments_sent: int = 0
-    reply_seconds: list[int] = field(default_factory=list)
+    #: appointments with a time to reply (reminded, then answered)
+    answered: int = 0
+    #: not additive: set from the data of the day (or the range) itself
+    median_seconds_to_reply: float | None = None
 
     @property
     def confirmation_rate(self) -> float | None:
         """Confirmed among those reminded; None when nobody was reminded."""
         return round(self.confirmed / self.reminded, 4) if self.reminded else None
-
-    @property
-    def median_seconds_to_reply(self) -> float | None:
-        return statistics.median(self.reply_seconds) if self.reply_seconds else None
 
     COUNTERS: tuple[str, ...] = (
         "appointments",
@@ -482,16 +480,27 @@ class DayStats:
         "opt_outs",
         "send_failures",
         "sms_segments_sent",
+        "answered",
     )
 
     def add(self, other: DayStats) -> None:
         for name in self.COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.reply_seconds.extend(other.reply_seconds)
 
 
 def total(days: Iterable[DayStats]) -> DayStats:
+    """The counters summed (the median is not a sum: the caller sets it)."""
     result = DayStats(day=None)
     for day in days:
         result.add(day)
     return result
+
+
+def middle(count: int) -> tuple[int, int]:
+    """(offset, how many) of the middle value(s) of `count` sorted values: their mean is
+    the median. (0, 0) when there are none."""
+    if count <= 0:
+        return 0, 0
+    if count % 2:
+        return (count - 1) // 2, 1
+    return count // 2 - 1, 2
