@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,48 @@ def test_a_broker_does_not_outlive_a_killed_test_process() -> None:
             return stat.read().split(") ")[1].startswith("Z")
 
     wait_for(gone, timeout=5, message="the Tansu broker outlived its killed session")
+
+
+_NO_SERVER_CONFTEST = """
+import reminder_testkit.plugin as plugin
+from reminder_testkit import database, free_port
+
+database.docker_available = lambda: False
+plugin.plan_database = lambda: database.plan_database("127.0.0.1", free_port())
+"""
+_USES_THE_DATABASE = """
+def test_needs_a_database(database_url):
+    assert database_url
+"""
+
+
+def _run_pytest_without_database(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "conftest.py").write_text(_NO_SERVER_CONFTEST)
+    (tmp_path / "test_db.py").write_text(_USES_THE_DATABASE)
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TEST_DATABASE_URL")}
+    if ci:
+        env["CI"] = "true"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.integration
+def test_a_ci_run_without_database_server_fails_loudly(tmp_path: Path) -> None:
+    run = _run_pytest_without_database(tmp_path, ci=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "refusing to fall back to SQLite" in run.stdout + run.stderr
+
+
+@pytest.mark.integration
+def test_a_local_run_without_database_server_warns_and_uses_sqlite(tmp_path: Path) -> None:
+    run = _run_pytest_without_database(tmp_path, ci=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "WARNING: No MySQL-compatible server answers" in run.stdout  # report header
+    assert "UserWarning" in run.stdout  # and the warnings summary
