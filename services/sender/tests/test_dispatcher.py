@@ -3,6 +3,7 @@ what patients receive, what is skipped, once-only sending, failures and crash re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -416,3 +417,48 @@ async def test_help_is_answered_once_and_acknowledgements_follow_the_setting(
     )
     await quiet.reply(yes.model_copy(update={"reply_id": reminder_for().reminder_id}))
     assert len(sns.sent_sms()) == 2  # acknowledgements off: nothing more
+
+
+class HeldGateway:
+    """Publishes through moto once released: a send caught in the middle of a shutdown."""
+
+    def __init__(self, inner: SnsSmsGateway) -> None:
+        self.inner = inner
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish(self, phone: str, text: str) -> str:
+        self.called.set()
+        await self.release.wait()
+        return await self.inner.publish(phone, text)
+
+
+async def test_a_shutdown_mid_send_still_records_the_outcome_and_claims_nothing_new(
+    make_dispatcher: Callable[..., Dispatcher],
+    gateway: SnsSmsGateway,
+    session_factory: sessionmaker[Session],
+    sns: SnsServer,
+) -> None:
+    held = HeldGateway(gateway)
+    dispatcher = make_dispatcher(gateway=held)
+    in_flight = reminder_for()
+    consumer = asyncio.create_task(dispatcher.reminder_due(in_flight))
+    await asyncio.wait_for(held.called.wait(), timeout=10)
+    # Shutdown: the consumer is cancelled while SNS is being called.
+    consumer.cancel()
+    draining = asyncio.create_task(dispatcher.drain())
+    held.release.set()
+    await asyncio.wait_for(draining, timeout=10)
+
+    [sent] = outbox_events(session_factory)
+    assert isinstance(sent, ReminderSent)
+    assert sent.reminder_id == in_flight.reminder_id
+    assert len(sns.sent_sms()) == 1
+
+    # While stopping, a new reminder is not claimed: it stays for the next process.
+    late = asyncio.create_task(dispatcher.reminder_due(reminder_for()))
+    await asyncio.sleep(0.3)
+    late.cancel()
+    with transaction(session_factory) as session:
+        states = session.execute(select(sms_deliveries.c.state)).scalars().all()
+    assert states == ["sent"]

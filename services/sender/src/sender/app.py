@@ -22,7 +22,7 @@ from .adapters.consumers import SenderConsumers
 from .adapters.rate_limiter import DatabaseTokenBucket
 from .adapters.sns import SmsOptions, SnsSmsGateway, make_sns_client
 from .adapters.tables import messaging
-from .dispatcher import AbandonedAttemptSweeper, Dispatcher
+from .dispatcher import AbandonedAttemptSweeper, Dispatcher, DispatcherDrain
 from .domain.messages import Clinic
 from .handlers import SenderConfig
 from .settings import Settings
@@ -91,8 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         broker=sender.broker,
         engine=sender.engine,
-        # Stopped in reverse: the sweeper first, then the relay publishes what is left.
-        workers=[sender.relay, sender.sweeper],
+        # Stopped in reverse: sends under way finish first, then the sweeper stops, then
+        # the relay publishes what is left; the consumers stop after all workers.
+        workers=[sender.relay, sender.sweeper, DispatcherDrain(sender.dispatcher)],
         migrate=lambda: migrate(settings),
         consumer_groups=sender.consumers.group_ids,
         title="sender",

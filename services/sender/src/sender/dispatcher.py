@@ -14,9 +14,9 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,6 +71,8 @@ class Dispatcher:
         self.stale_after = stale_after
         self.relay = relay
         self.rng = rng or random.Random()
+        self._closing = False
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def _unit_of_work(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -93,6 +95,9 @@ class Dispatcher:
             return
         if isinstance(plan, SmsJob):
             await self._wait_for_slot(plan.sms.segments)
+        await self._guarded(self._claim_and_send_reminder(event))
+
+    async def _claim_and_send_reminder(self, event: ReminderDue) -> None:
         try:
             claimed = await self._unit_of_work(
                 lambda s: handlers.claim_reminder(s, event, self.config, handlers.utcnow())
@@ -102,6 +107,25 @@ class Dispatcher:
         self._wake_relay()
         if isinstance(claimed, SmsJob):
             await self._send(claimed)
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Claim -> publish -> record runs to its end even if the consumer is cancelled
+        (shutdown): stopping there would leave an SMS sent but not recorded. Once the
+        service is stopping no new claim starts: the event stays uncommitted and comes
+        again after the restart."""
+        if self._closing:
+            work.close()
+            await asyncio.Event().wait()  # until the consumer is cancelled
+        task = asyncio.create_task(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Let the sends under way finish; start no new one."""
+        self._closing = True
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     # ------------------------------------------------------------------ replies
 
@@ -117,6 +141,9 @@ class Dispatcher:
             await self._maybe_close_abandoned(plan)
             return
         await self._wait_for_slot(plan.sms.segments)
+        await self._guarded(self._claim_and_send_reply(event))
+
+    async def _claim_and_send_reply(self, event: ReplyEvent) -> None:
         try:
             claimed = await self._unit_of_work(
                 lambda s: handlers.claim_reply(s, event, self.config, handlers.utcnow())
@@ -228,3 +255,23 @@ class AbandonedAttemptSweeper:
     @property
     def healthy(self) -> bool:
         return self._task is not None and not self._task.done()
+
+
+class DispatcherDrain:
+    """Background-worker face of the dispatcher: on shutdown (stopped before the broker
+    and its consumers) it lets sends under way finish and recorded."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._running = False
+
+    def start(self) -> None:
+        self._running = True
+
+    async def stop(self) -> None:
+        await self.dispatcher.drain()
+        self._running = False
+
+    @property
+    def healthy(self) -> bool:
+        return self._running
