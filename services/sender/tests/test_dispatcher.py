@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -462,3 +463,14 @@ async def test_a_shutdown_mid_send_still_records_the_outcome_and_claims_nothing_
     with transaction(session_factory) as session:
         states = session.execute(select(sms_deliveries.c.state)).scalars().all()
     assert states == ["sent"]
+
+
+async def test_a_max_price_is_passed_to_sns_when_set(
+    make_dispatcher: Callable[..., Dispatcher], sns: SnsServer
+) -> None:
+    priced = SnsSmsGateway(make_sns_client(5, 1), SmsOptions(LONG_CODE, Decimal("0.05")), threads=1)
+    await make_dispatcher(gateway=priced).reminder_due(reminder_for())
+    priced.close()
+    [sms] = sns.sent_sms()
+    assert sms.raw["message_attributes"]["AWS.SNS.SMS.MaxPrice"] == "0.05"
+    assert sms.origination_number == LONG_CODE
