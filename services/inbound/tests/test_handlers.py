@@ -20,6 +20,7 @@ from reminder_contracts import (
     AppointmentCancelled,
     AppointmentRescheduled,
     AppointmentScheduled,
+    AutoReplySent,
     Event,
     PatientRegistered,
     PatientSnapshot,
@@ -400,3 +401,29 @@ def test_two_deliveries_racing_record_the_reply_once(clinic: Clinic) -> None:
         duplicates = list(pool.map(deliver, ["a", "b", "a", "c"]))
     assert sorted(duplicates) == [False, True, True, True]
     assert len(clinic.events()) == 1
+
+
+def test_no_after_our_confirmation_ack_declines_that_appointment_on_a_shared_phone(
+    clinic: Clinic,
+) -> None:
+    mother = clinic.patient(SHARED, "es")
+    child = clinic.patient(SHARED, "es")
+    childs, _ = clinic.appointment(child, SHARED, 20, language="es")
+    mothers, _ = clinic.appointment(mother, SHARED, 50, language="es")
+    first, _ = clinic.reply(SHARED, "sí")
+    assert summary(clinic.events(first)) == [("AppointmentConfirmed", child, childs)]
+    apply_event(
+        clinic.sf,
+        AutoReplySent(
+            reply_id=first,
+            kind="confirmed",
+            patient_id=child,
+            appointment_id=childs,
+            sns_message_id="sns-ack-1",
+            segments=1,
+            language="es",
+        ),
+    )
+    second, _ = clinic.reply(SHARED, "No", previous="sns-ack-1", at=NOW + timedelta(minutes=1))
+    assert summary(clinic.events(second)) == [("AppointmentDeclined", child, childs)]
+    assert (clinic.answer(childs), clinic.answer(mothers)) == ("declined", None)

@@ -196,3 +196,17 @@ def test_appointments_of_other_patients_are_never_matched() -> None:
     theirs = appointment(stranger, 5)
     decision = one(decide(understand("yes"), [BOB], [theirs], None, NOW))
     assert decision.outcome is Outcome.UNMATCHED
+
+
+def test_an_answer_to_our_acknowledgement_concerns_its_appointment() -> None:
+    # Shared phone: Ana confirmed, we acknowledged; "NO" now answers the acknowledgement,
+    # so it is Ana's appointment, not Bob's unanswered one.
+    anas = appointment(ANA, 24, answered=True)
+    bobs = appointment(BOB, 48)
+    acknowledged = NamedReminder(None, anas.appointment_id, ANA.patient_id)
+    decision = one(decide(understand("no"), [ANA, BOB], [anas, bobs], acknowledged, NOW))
+    assert (decision.outcome, decision.appointment_id, decision.reminder_id) == (
+        Outcome.DECLINED,
+        anas.appointment_id,
+        anas.last_reminder_id,
+    )

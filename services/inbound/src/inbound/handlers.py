@@ -25,6 +25,7 @@ from reminder_contracts import (
     AppointmentDeclined,
     AppointmentRescheduled,
     AppointmentScheduled,
+    AutoReplySent,
     Event,
     HelpRequested,
     PatientOptedIn,
@@ -198,6 +199,10 @@ def handle_event(session: Session, event: Event) -> None:
                 event.appointment_id,
                 event.patient_id,
                 event.occurred_at,
+            )
+        case AutoReplySent(appointment_id=UUID() as appointment_id):
+            repo.add_auto_reply_sent(
+                session, event.sns_message_id, appointment_id, event.patient_id, event.occurred_at
             )
         case _:
             pass  # other events on these topics do not concern replies

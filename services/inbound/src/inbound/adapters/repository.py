@@ -15,7 +15,13 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from inbound.adapters.tables import appointments, patients, reminders_sent, replies
+from inbound.adapters.tables import (
+    appointments,
+    auto_replies_sent,
+    patients,
+    reminders_sent,
+    replies,
+)
 from inbound.domain.matching import AppointmentView, NamedReminder, PatientView
 
 #: How far back a past appointment is still looked at, to tell staff which one a late
@@ -82,14 +88,20 @@ def patients_with_phone(session: Session, phone: str) -> list[PatientView]:
 
 
 def named_reminder(session: Session, sns_message_id: str | None) -> NamedReminder | None:
+    """The reminder, or the auto-reply about an appointment, with this SNS MessageId."""
     if sns_message_id is None:
         return None
     row = session.execute(
         select(reminders_sent).where(reminders_sent.c.sns_message_id == sns_message_id)
     ).first()
-    if row is None:
-        return None
-    return NamedReminder(row.reminder_id, row.appointment_id, row.patient_id)
+    if row is not None:
+        return NamedReminder(row.reminder_id, row.appointment_id, row.patient_id)
+    auto = session.execute(
+        select(auto_replies_sent).where(auto_replies_sent.c.sns_message_id == sns_message_id)
+    ).first()
+    if auto is not None:
+        return NamedReminder(None, auto.appointment_id, auto.patient_id)
+    return None
 
 
 def candidate_appointments(
@@ -240,6 +252,29 @@ def add_reminder_sent(
             insert(reminders_sent).values(
                 sns_message_id=sns_message_id,
                 reminder_id=reminder_id,
+                appointment_id=appointment_id,
+                patient_id=patient_id,
+                sent_at=to_db(sent_at),
+            )
+        )
+
+
+def add_auto_reply_sent(
+    session: Session,
+    sns_message_id: str,
+    appointment_id: UUID,
+    patient_id: UUID | None,
+    sent_at: datetime,
+) -> None:
+    exists = session.execute(
+        select(auto_replies_sent.c.sns_message_id).where(
+            auto_replies_sent.c.sns_message_id == sns_message_id
+        )
+    ).first()
+    if exists is None:
+        session.execute(
+            insert(auto_replies_sent).values(
+                sns_message_id=sns_message_id,
                 appointment_id=appointment_id,
                 patient_id=patient_id,
                 sent_at=to_db(sent_at),

@@ -81,3 +81,15 @@ reminders_sent = Table(
     Index("ix_reminders_sent_appointment", "appointment_id", "sent_at"),
     mysql_charset="utf8mb4",
 )
+
+#: AutoReplySent about an appointment, by SNS MessageId: a patient answering our
+#: acknowledgement ("Thanks, confirmed" -> "NO") names that appointment.
+auto_replies_sent = Table(
+    "auto_replies_sent",
+    metadata,
+    Column("sns_message_id", String(100), primary_key=True),
+    Column("appointment_id", Uuid(as_uuid=True), nullable=False),
+    Column("patient_id", Uuid(as_uuid=True), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    mysql_charset="utf8mb4",
+)

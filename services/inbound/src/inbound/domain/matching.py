@@ -9,9 +9,10 @@ Rules (also in the service README):
   number out, not a person. Every patient registered with that number gets their own
   event; an unknown number gets one event without a patient.
 - Confirm / decline concern one appointment:
-  1. `previousPublishedMessageId` names the reminder replied to (when we have seen its
-     `ReminderSent`): that reminder's appointment, if it has not started and was not
-     cancelled.
+  1. `previousPublishedMessageId` names the message replied to (AWS: the last one we
+     sent that number): a reminder (its `ReminderSent`) or an auto-reply about an
+     appointment (its `AutoReplySent`); that appointment, if it has not started and was
+     not cancelled.
   2. Otherwise, across *all* patients sharing the number, the soonest upcoming appointment
      that was reminded and is still unanswered; failing that, the soonest upcoming reminded
      one already answered (so YES then NO ends declined: a later answer replaces an
@@ -61,11 +62,13 @@ class AppointmentView:
 
 @dataclass(frozen=True, slots=True)
 class NamedReminder:
-    """What `previousPublishedMessageId` resolved to, from a `ReminderSent` we consumed."""
+    """What `previousPublishedMessageId` resolved to: a `ReminderSent` we consumed, or an
+    `AutoReplySent` about an appointment (reminder_id None: the patient answered our
+    acknowledgement, e.g. NO after "Thanks, confirmed")."""
 
-    reminder_id: UUID
+    reminder_id: UUID | None
     appointment_id: UUID
-    patient_id: UUID
+    patient_id: UUID | None
 
 
 class Outcome(enum.Enum):
@@ -153,7 +156,7 @@ def decide(
                     named.patient_id,
                     language_of[named.patient_id],
                     appointment_id=named.appointment_id,
-                    reminder_id=named_reminder.reminder_id,
+                    reminder_id=named_reminder.reminder_id or named.last_reminder_id,
                 )
             ]
         return [_unmatched_about(named, language_of)]
