@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,8 +60,10 @@ class Run:
         return self.count / self.seconds
 
 
-def load_timers(settings: Settings, count: int) -> None:
-    """N appointments, patients and pending timers (due far ahead until the start)."""
+def load_timers(
+    settings: Settings, count: int, due: Callable[[int], datetime] = lambda _: FAR_FUTURE
+) -> None:
+    """N appointments, patients and pending timers; timer k is due at `due(k)`."""
     session_factory = make_session_factory(make_engine(settings.database_url))
     starts = datetime.now(UTC) + timedelta(days=1)
     for first in range(0, count, CHUNK):
@@ -106,12 +109,12 @@ def load_timers(settings: Settings, count: int) -> None:
                         "appointment_id": str(i),
                         "appointment_version": 1,
                         "offset_minutes": 1440,
-                        "due_at": to_db(FAR_FUTURE),
+                        "due_at": to_db(due(first + k)),
                         "status": PENDING,
                         "correlation_id": str(uuid.uuid4()),
                         "causation_id": str(uuid.uuid4()),
                     }
-                    for i in ids
+                    for k, i in enumerate(ids)
                 ],
             )
 
@@ -130,6 +133,7 @@ async def read_reminders(settings: Settings, count: int, received: list[tuple[fl
         group_id=f"bench-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        fetch_max_wait_ms=20,  # the reader must not add its own wait to the lateness
     )
     await consumer.start()
     try:
@@ -142,7 +146,11 @@ async def read_reminders(settings: Settings, count: int, received: list[tuple[fl
         await consumer.stop()
 
 
-async def run_scheduler(settings: Settings, count: int, label: str) -> Run:
+async def run_scheduler(
+    settings: Settings, count: int, label: str, spread: float | None = None
+) -> Run:
+    """All timers due at once a few seconds from now; or, with `spread` seconds, due one
+    after the other over that span (a load below capacity: lateness is wake-up precision)."""
     await ensure_topics(settings, [topics.REMINDERS])
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
@@ -158,7 +166,11 @@ async def run_scheduler(settings: Settings, count: int, label: str) -> Run:
     received: list[tuple[float, str]] = []
     reader = asyncio.create_task(read_reminders(settings, count, received))
     due_at = datetime.now(UTC) + timedelta(seconds=6)
-    await asyncio.to_thread(make_due, settings, due_at)
+    if spread is None:
+        await asyncio.to_thread(make_due, settings, due_at)
+    else:
+        step = timedelta(seconds=spread / count)
+        await asyncio.to_thread(load_timers, settings, count, lambda k: due_at + k * step)
     relay.start()
     loop.start()  # sleeps until the due time: the next pending timer
     await asyncio.wait_for(reader, timeout=1800)
@@ -203,6 +215,12 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--timers", type=int, default=100_000)
     parser.add_argument(
+        "--steady",
+        type=int,
+        default=5_000,
+        help="timers due evenly over 10 s for the below-capacity row (0: none)",
+    )
+    parser.add_argument(
         "--configs",
         default="500:200,2000:1000",
         help="SCHEDULER_BATCH_SIZE:OUTBOX_BATCH_SIZE pairs, comma-separated",
@@ -240,13 +258,26 @@ async def main() -> int:
             )
             label = f"scheduler: batch {batch}, outbox batch {outbox}"
             runs.append(await run_scheduler(settings, args.timers, label))
+        if args.steady:
+            settings = settings.model_copy(
+                update={
+                    "database_url": server.create(),
+                    "kafka_topic_prefix": f"bench{uuid.uuid4().hex[:6]}.",
+                    "scheduler_batch_size": 500,
+                    "outbox_batch_size": 200,
+                }
+            )
+            migrate(settings)
+            label = f"steady: {args.steady:,} due evenly over 10 s (arrival rate)"
+            runs.append(await run_scheduler(settings, args.steady, label, spread=10.0))
     finally:
         server.drop_all()
         if tansu is not None:
             tansu.stop()
 
     baseline = runs[0].rate
-    print(f"\n{args.timers:,} timers due at once; MariaDB 127.0.0.1, Kafka {bootstrap}\n")
+    print(f"\n{args.timers:,} timers due at once; MariaDB 127.0.0.1, Kafka {bootstrap}")
+    print("lateness = read from Kafka - due time\n")
     print("| run | reminders | seconds | ReminderDue/s | vs baseline | lateness p50 | p99 | max |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
