@@ -90,7 +90,9 @@ async def running(
     )
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_config=None)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=settings.http_port, log_config=None, access_log=False
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

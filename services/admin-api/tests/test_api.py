@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from reminder_contracts import (
     PatientUpdated,
     topics,
 )
+from reminder_runtime.logging import JsonFormatter
 from reminder_testkit import async_wait_for
 from reminder_testkit.topics import publish_events, publish_raw, read_events, read_topic
 
@@ -464,3 +466,20 @@ async def test_stats_defaults_and_errors(running: Running) -> None:
         422,
         "days",
     )
+
+
+async def test_phone_numbers_and_names_stay_out_of_the_logs(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await new_patient(running, name="Zelda Fitzgerald", phone="(202) 555-0143")
+    found = await running.viewer.get(
+        "/v1/patients", params={"phone": "202-555-0143", "q": "Zelda Fitz"}
+    )
+    assert len(found.json()["items"]) >= 1
+    # the service's records only: httpx here is the test's own client
+    records = [r for r in caplog.records if not r.name.startswith("httpx")]
+    assert any(r.name == "admin_api.access" for r in records)
+    logged = "\n".join(JsonFormatter("admin-api").format(r) for r in records)
+    for secret in ("555-0143", "5550143", "Zelda"):
+        assert secret not in logged, [r.name for r in records if secret in r.getMessage()]

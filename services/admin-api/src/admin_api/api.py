@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -471,6 +472,27 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def install_access_log(app: FastAPI) -> None:
+    """One log line per request, with the path but never the query string: `?phone=` and
+    `?q=` carry phone numbers and names (PHI). Replaces uvicorn's access log."""
+    access = logging.getLogger("admin_api.access")
+
+    @app.middleware("http")
+    async def log_request(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        access.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error is JSON `{"detail": "..."}`; bad input is a 4xx, never a 500."""
 
@@ -501,6 +523,15 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "request failed",
+            exc_info=exc,
+            extra={"method": request.method, "path": request.url.path},
+        )
+        return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(CommandRejected, rejected)
     app.add_exception_handler(_Unauthorized, unauthorized)

@@ -30,6 +30,8 @@ def migrate(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.service_name, settings.log_level)
+    # uvicorn's access log prints query strings (`?phone=`, `?q=`: PHI); ours does not.
+    logging.getLogger("uvicorn.access").disabled = True
     if settings.is_dev and not settings.admin_api_tokens.strip():
         # Development only (production refuses to start without ADMIN_API_TOKENS).
         (token,) = settings.tokens
@@ -63,4 +65,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wake_relay=relay.wake,
     )
     api.install_error_handlers(app)
+    api.install_access_log(app)
     return app

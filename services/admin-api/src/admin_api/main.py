@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
+        access_log=False,  # ours (api.install_access_log) leaves out PHI in query strings
         timeout_graceful_shutdown=20,
     )
     return 0
