@@ -11,7 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from inbound.adapters.signature import CertificateCache, SignatureVerifier
+from inbound.adapters.signature import (
+    CertificateCache,
+    SignatureVerifier,
+    https_certificate_fetcher,
+)
 from inbound.adapters.sns_endpoint import SnsEndpoint
 from inbound.adapters.tables import messaging, replies
 from inbound.settings import Settings
@@ -102,4 +106,25 @@ async def test_an_oversized_body_is_refused_before_parsing(
     sns = endpoint(settings, session_factory, signer)
     response = await sns.receive(b" " * (400 * 1024), "Notification")
     assert response.status_code == 400
+    assert recorded(session_factory) == (0, 0)
+
+
+async def test_an_unreachable_certificate_is_a_503_so_sns_delivers_again(
+    session_factory: sessionmaker[Session], signer: SnsSigner
+) -> None:
+    settings = Settings(
+        environment="test",
+        sns_allowed_topic_arns=signer.topic_arn,
+        sms_origination_numbers=LONG_CODE,
+    )
+    aws_down = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(503)))
+    sns = SnsEndpoint(
+        settings=settings,
+        session_factory=session_factory,
+        verifier=SignatureVerifier(CertificateCache(https_certificate_fetcher(aws_down))),
+        http_client=aws_down,
+    )
+    fields = signer.notification(phone=PATIENT, body="yes", destination=LONG_CODE)
+    response = await sns.receive(json.dumps(fields).encode(), "Notification")
+    assert response.status_code == 503
     assert recorded(session_factory) == (0, 0)

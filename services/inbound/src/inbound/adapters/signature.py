@@ -31,6 +31,11 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.
 _MAX_CERT_BYTES = 64 * 1024
 
 
+class CertificateUnavailable(RuntimeError):
+    """The signing certificate could not be fetched right now: answer 5xx so that SNS
+    delivers the message again (SNS retries 5xx and network errors, never 4xx)."""
+
+
 def https_certificate_fetcher(client: httpx.AsyncClient) -> CertificateFetcher:
     """Fetch certificates with `client` (HTTPS, TLS verified, no redirects)."""
 
@@ -38,11 +43,15 @@ def https_certificate_fetcher(client: httpx.AsyncClient) -> CertificateFetcher:
         try:
             response = await client.get(url, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise Untrusted(
+            raise CertificateUnavailable(
                 f"signing certificate could not be fetched: {type(exc).__name__}"
             ) from None
-        if response.status_code != 200 or len(response.content) > _MAX_CERT_BYTES:
-            raise Untrusted(f"signing certificate could not be fetched: {response.status_code}")
+        if response.status_code != 200:
+            raise CertificateUnavailable(
+                f"signing certificate could not be fetched: HTTP {response.status_code}"
+            )
+        if len(response.content) > _MAX_CERT_BYTES:
+            raise Untrusted("signing certificate is too large")
         return response.content
 
     return fetch

@@ -22,7 +22,7 @@ from prometheus_client import Counter
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from inbound.adapters.signature import SignatureVerifier
+from inbound.adapters.signature import CertificateUnavailable, SignatureVerifier
 from inbound.domain.sns import (
     MalformedMessage,
     SnsMessage,
@@ -80,6 +80,10 @@ class SnsEndpoint:
         except Untrusted as exc:
             log.warning("SNS message refused", extra={"type": kind, "reason": str(exc)})
             return _answer(kind, "forbidden", 403, {"error": str(exc)})
+        except CertificateUnavailable as exc:
+            # Not verifiable *now*: 503, so SNS tries again (it drops a message on a 4xx).
+            log.error("SNS message not verifiable yet", extra={"type": kind, "reason": str(exc)})
+            return _answer(kind, "error", 503, {"error": str(exc)})
 
     async def _trust(self, message: SnsMessage) -> None:
         if message.topic_arn not in self._allowed_topics:
