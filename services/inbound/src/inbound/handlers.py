@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from inbound.adapters import repository as repo
 from inbound.adapters.tables import messaging
-from inbound.domain.keywords import understand
-from inbound.domain.matching import Decision, Outcome, decide
+from inbound.domain.keywords import Intent, understand
+from inbound.domain.matching import AppointmentView, Decision, Outcome, decide
 from inbound.domain.sns import InboundSms
 from reminder_contracts import (
     AppointmentCancelled,
@@ -81,13 +81,17 @@ def handle_reply(
 
     understood = understand(sms.body)
     patients = repo.patients_with_phone(session, sms.origination_number)
-    named = repo.named_reminder(session, sms.previous_published_message_id)
-    appointments = repo.candidate_appointments(
-        session,
-        [p.patient_id for p in patients],
-        reply.received_at,
-        also=named.appointment_id if named else None,
-    )
+    named = None
+    appointments: list[AppointmentView] = []
+    if understood.intent in (Intent.CONFIRM, Intent.DECLINE) and patients:
+        # Only answers concern an appointment: spare the other replies these queries.
+        named = repo.named_reminder(session, sms.previous_published_message_id)
+        appointments = repo.candidate_appointments(
+            session,
+            [p.patient_id for p in patients],
+            reply.received_at,
+            also=named.appointment_id if named else None,
+        )
     decisions = decide(
         understood, patients, appointments, named, reply.received_at, default_language
     )
