@@ -14,7 +14,7 @@ from reminder_runtime.migrations import upgrade
 from reminder_runtime.relay import OutboxRelay
 from reminder_runtime.service import build_app
 
-from . import api, handlers
+from . import api, handlers, web
 from .adapters.projection import Projector, subscribe_projection
 from .adapters.tables import messaging
 from .settings import Settings
@@ -66,4 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     api.install_error_handlers(app)
     api.install_access_log(app)
+    # the clinic's web page: routes, static files, sign-in redirects (over the same service)
+    web.install(app)
     return app
