@@ -1,0 +1,1 @@
+"""inbound: patients' SMS replies, delivered by SNS, become trustworthy events."""
