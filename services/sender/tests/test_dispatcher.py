@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminder_contracts import Event, decode
@@ -474,3 +475,26 @@ async def test_a_max_price_is_passed_to_sns_when_set(
     [sms] = sns.sent_sms()
     assert sms.raw["message_attributes"]["AWS.SNS.SMS.MaxPrice"] == "0.05"
     assert sms.origination_number == LONG_CODE
+
+
+async def test_a_database_blip_after_the_publish_does_not_lose_the_outcome(
+    make_dispatcher: Callable[..., Dispatcher],
+    session_factory: sessionmaker[Session],
+    sns: SnsServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_record = handlers.record_sent
+    failures = iter([True, True])
+
+    def flaky_record(session: Session, **kwargs: Any) -> bool:
+        if next(failures, False):
+            raise OperationalError("UPDATE sms_deliveries", {}, Exception("server has gone away"))
+        return real_record(session, **kwargs)
+
+    monkeypatch.setattr(handlers, "record_sent", flaky_record)
+    reminder = reminder_for()
+    await make_dispatcher().reminder_due(reminder)
+    [sms] = sns.sent_sms()
+    [sent] = outbox_events(session_factory)
+    assert isinstance(sent, ReminderSent)
+    assert sent.sns_message_id == sms.message_id

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from reminder_contracts.events import ReminderDue
@@ -32,6 +32,8 @@ from .handlers import AlreadyHandled, ReplyEvent, SenderConfig, SmsJob
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+RECORD_ATTEMPTS = 5
 
 
 class SmsGateway(Protocol):
@@ -177,8 +179,22 @@ class Dispatcher:
                 attempts=attempts,
                 now=handlers.utcnow(),
             )
-        await self._unit_of_work(record)
+        await self._record(record)
         self._wake_relay()
+
+    async def _record(self, record: Callable[[Session], bool]) -> None:
+        """The outcome of an SMS already published must not be lost to a database blip:
+        tried a few times (~6 s in all) before giving up, which leaves the attempt
+        'sending' for the sweeper (unknown_outcome)."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                await self._unit_of_work(record)
+                return
+            except DBAPIError:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                log.warning("recording an sms outcome failed; retrying", exc_info=True)
+                await asyncio.sleep(0.2 * 2**attempt)
 
     async def _publish_with_retries(
         self, job: SmsJob
