@@ -420,6 +420,15 @@ async def test_help_is_answered_once_and_acknowledgements_follow_the_setting(
     await quiet.reply(yes.model_copy(update={"reply_id": reminder_for().reminder_id}))
     assert len(sns.sent_sms()) == 2  # acknowledgements off: nothing more
 
+    # A number that opted out gets no acknowledgement, but HELP is still answered.
+    apply(session_factory, handlers.on_opt, opted("+12025550143", None, out=True))
+    await dispatcher.reply(yes.model_copy(update={"reply_id": reminder_for().reminder_id}))
+    assert len(sns.sent_sms()) == 2
+    await dispatcher.reply(
+        help_es.model_copy(update={"reply_id": reminder_for().reminder_id, "phone": "+12025550143"})
+    )
+    assert len(sns.sent_sms()) == 3
+
 
 class HeldGateway:
     """Publishes through moto once released: a send caught in the middle of a shutdown."""

@@ -14,7 +14,7 @@ import uvicorn
 from sqlalchemy import text
 
 from reminder_contracts import topics
-from reminder_contracts.events import ReminderSent, ReminderSkipped
+from reminder_contracts.events import PatientUpdated, ReminderSent, ReminderSkipped
 from reminder_testkit import SnsServer, async_wait_for, free_port
 from reminder_testkit.topics import publish_events, read_events
 from sender.app import Sender, create_app
@@ -46,9 +46,10 @@ async def running(settings: Settings) -> AsyncIterator[Sender]:
         await task
 
 
-def known(sender: Sender, table: str) -> bool:
+def known(sender: Sender, table: str, where: str = "1 = 1") -> bool:
     with sender.engine.connect() as conn:
-        return bool(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())  # noqa: S608
+        query = text(f"SELECT COUNT(*) FROM {table} WHERE {where}")  # noqa: S608
+        return bool(conn.execute(query).scalar_one())
 
 
 async def test_reminders_in_sms_and_delivery_events_out(
@@ -78,8 +79,27 @@ async def test_reminders_in_sms_and_delivery_events_out(
             settings.topic(topics.REPLIES),
             opted(stopped.phone, stopped.patient_id, out=True),
         )
+        # The French patient's number changes after the reminder was scheduled.
+        await publish_events(
+            kafka_bootstrap_servers,
+            settings.topic(topics.PATIENTS),
+            PatientUpdated(
+                patient_id=french.patient_id,
+                version=2,
+                name="Ana Lopez",
+                phone="+33612345679",
+                language="fr",
+                timezone="Europe/Paris",
+            ),
+        )
         # State first (as it would be in a running system), then the reminders.
-        await async_wait_for(lambda: known(sender, "opt_outs") and known(sender, "appointments"))
+        await async_wait_for(
+            lambda: (
+                known(sender, "opt_outs")
+                and known(sender, "appointments")
+                and known(sender, "patients", "version = 2")
+            )
+        )
         await publish_events(
             kafka_bootstrap_servers,
             settings.topic(topics.REMINDERS),
@@ -105,7 +125,7 @@ async def test_reminders_in_sms_and_delivery_events_out(
     assert sent == {
         ("+12025550143", "Riverside Family Clinic: Hi Ana"),
         ("+34612345678", "Riverside Family Clinic: Hola Ana"),
-        ("+33612345678", "Riverside Family Clinic : Bonjour Ana"),
+        ("+33612345679", "Riverside Family Clinic : Bonjour Ana"),  # the updated number
     }
     assert len(sns.sent_sms()) == 3  # the English reminder came three times, went once
     assert sorted(e.reminder_id for e in events if isinstance(e, ReminderSent)) == sorted(
