@@ -13,7 +13,7 @@
   Chart.defaults.color = "#333";
   Chart.defaults.animation = false;
 
-  function draw(id, type, datasets, yTitle, suggestedMax) {
+  function draw(id, type, datasets, yTitle, suggestedMax, whole) {
     var canvas = document.getElementById(id + "-chart");
     if (!canvas) return;
     new Chart(canvas, {
@@ -29,6 +29,7 @@
           y: {
             beginAtZero: true,
             suggestedMax: suggestedMax,
+            ticks: whole ? { precision: 0 } : {},
             title: { display: true, text: yTitle },
           },
         },
@@ -52,5 +53,5 @@
   draw("failures", "bar", [
     { label: "Send failures", data: data.send_failures, backgroundColor: ORANGE },
     { label: "Opt-outs", data: data.opt_outs, backgroundColor: BLUE },
-  ], "count");
+  ], "count", undefined, true);
 })();
