@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from inbound.adapters.consumers import GROUP_ID, subscribe_projections
 from inbound.adapters.signature import (
@@ -29,17 +32,19 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class _HttpClientCloser:
-    """Closes the shared httpx client when the app stops."""
+class _EndpointCloser:
+    """Closes the endpoint's httpx client and reply threads when the app stops."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, endpoint: SnsEndpoint) -> None:
         self.client = client
+        self.endpoint = endpoint
 
     def start(self) -> None:
         pass
 
     async def stop(self) -> None:
         await self.client.aclose()
+        await asyncio.to_thread(self.endpoint.close)
 
     @property
     def healthy(self) -> bool:
@@ -60,7 +65,11 @@ def create_app(
             "SNS SIGNATURE VERIFICATION IS OFF (SNS_VERIFY_SIGNATURES=false, ENVIRONMENT=dev): "
             "anyone can post forged replies"
         )
-    engine = make_engine(settings.database_url)
+    # One connection per reply thread, plus the relay's and the consumers' (SQLite: no pool).
+    pool: dict[str, Any] = {}
+    if make_url(settings.database_url).get_backend_name() != "sqlite":
+        pool["pool_size"] = settings.reply_worker_threads + 4
+    engine = make_engine(settings.database_url, **pool)
     session_factory = make_session_factory(engine)
     broker = make_broker(settings)
     relay = OutboxRelay(session_factory, messaging, broker, settings)
@@ -83,7 +92,7 @@ def create_app(
         settings=settings,
         broker=broker,
         engine=engine,
-        workers=[relay, _HttpClientCloser(client)],
+        workers=[relay, _EndpointCloser(client, endpoint)],
         routers=[sns_router(endpoint)],
         migrate=lambda: upgrade(MIGRATIONS, settings.database_url),
         consumer_groups=[GROUP_ID],

@@ -33,6 +33,8 @@ class Settings(ServiceSettings):
     sns_cert_cache_size: int = Field(default=16, ge=1)
     #: Time limit for fetching a certificate or visiting a SubscribeURL.
     sns_http_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: Threads recording replies (each holds one database connection while it works).
+    reply_worker_threads: int = Field(default=16, ge=1, le=64)
     #: Language of events for an unknown number when the keyword has none of its own.
     default_language: str = "en"
 

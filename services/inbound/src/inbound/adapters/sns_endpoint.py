@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -61,6 +62,14 @@ class SnsEndpoint:
     def __post_init__(self) -> None:
         self._allowed_topics = self.settings.allowed_topic_arns
         self._our_numbers = self.settings.origination_numbers
+        # Replies wait mostly on the database's commit: more of them in flight than the
+        # default pool's CPU+4 threads lets the database group their commits.
+        self._threads = ThreadPoolExecutor(
+            self.settings.reply_worker_threads, thread_name_prefix="reply"
+        )
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
 
     async def receive(self, body: bytes, header_type: str | None) -> JSONResponse:
         kind = header_type or "unknown"
@@ -103,8 +112,12 @@ class SnsEndpoint:
             raise Untrusted("destinationNumber is not one of our long codes")
         reply = ReceivedReply(sms, message.message_id, message.timestamp)
         try:
-            recorded = await asyncio.to_thread(
-                record_reply, self.session_factory, reply, self.settings.default_language
+            recorded = await asyncio.get_running_loop().run_in_executor(
+                self._threads,
+                record_reply,
+                self.session_factory,
+                reply,
+                self.settings.default_language,
             )
         except SQLAlchemyError as exc:
             # Not recorded: a 5xx makes SNS deliver it again later.
