@@ -13,6 +13,7 @@ from admin_api import views
 from admin_api.domain import STATUSES
 from admin_api.settings import Settings
 from admin_api.web import analytics, display, forms
+from admin_api.web.pages import _safe_next
 from admin_api.web.queries import WeekAttendance, weeks_between
 from admin_api.web.session import SessionSigner
 
@@ -159,3 +160,9 @@ def test_session_cookies_are_signed_bound_to_their_csrf_and_to_the_tokens() -> N
     assert rotated.read(cookie) is None
     assert signer.secure, "Secure cookies outside ENVIRONMENT=dev"
     assert other_cookie != cookie
+
+
+def test_after_sign_in_only_a_path_of_this_site_is_followed() -> None:
+    assert _safe_next("/patients?q=Ada") == "/patients?q=Ada"
+    for outside in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "", None):
+        assert _safe_next(outside) == "/"

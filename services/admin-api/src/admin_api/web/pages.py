@@ -227,7 +227,8 @@ async def appointments_page(
     chosen_status = next((known for known in STATUSES if known == status), None)
     if status and chosen_status is None:
         errors["status"] = f"status must be one of {', '.join(STATUSES)}"
-    filters = {"status": chosen_status or "", "from": from_ or "", "to": to or "", "q": q or ""}
+    shown_from = from_ or ("" if first is None else first.isoformat())
+    filters = {"status": chosen_status or "", "from": shown_from, "to": to or "", "q": q or ""}
 
     matches: list[views.Patient] = []
     chosen: views.Patient | None = None
