@@ -240,3 +240,61 @@ async def test_a_viewer_sees_no_controls_that_write(running: Any, browser: Brows
     await page.goto("/patients/new")
     await expect(page.get_by_role("alert")).to_contain_text("viewers can look but not change")
     assert all("status of 403" in p for p in problems), problems
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+async def test_every_page_passes_the_axe_accessibility_checks(
+    running: Any, browser: Browser
+) -> None:
+    """WCAG 2 A/AA rules (labels, contrast, names, landmarks) on every kind of page, for
+    both roles, with a form showing its errors."""
+    patient = await running.admin.post(
+        "/v1/patients",
+        json={"name": "Axel Access", "phone": "+12025550178", "language": "en", "timezone": "UTC"},
+    )
+    patient_id = patient.json()["id"]
+    starts = (datetime.now(UTC) + timedelta(days=4)).isoformat()
+    booked = await running.admin.post(
+        "/v1/appointments", json={"patient_id": patient_id, "starts_at": starts}
+    )
+    appointment_id = booked.json()["id"]
+    past_weeks_of_history(running)
+
+    # axe is injected as an inline script: only this check's browser ignores the CSP
+    context = await browser.new_context(base_url=base_url(running), bypass_csp=True)
+    page = await context.new_page()
+    failures: dict[str, list[str]] = {}
+
+    async def check(name: str) -> None:
+        await page.wait_for_load_state("load")
+        await page.add_script_tag(path=str(AXE))
+        result = await page.evaluate(
+            """async () => (await axe.run(document, {
+                runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}
+            })).violations.map(v => `${v.id} (${v.impact}): ${v.nodes.length} element(s)`)"""
+        )
+        if result:
+            failures[name] = result
+
+    await page.goto("/sign-in")
+    await check("sign-in")
+    await sign_in(page, ADMIN_TOKEN)
+    for path in (
+        "/",
+        "/patients",
+        f"/patients/{patient_id}",
+        "/patients/new",
+        f"/appointments/new?patient={patient_id}",
+        f"/appointments/{appointment_id}",
+        "/analytics",
+    ):
+        await page.goto(path)
+        await check(path)
+    await page.goto("/patients/new")
+    await page.get_by_role("button", name="Register patient").click()  # all fields empty
+    await expect(page.locator(".field-error").first).to_be_visible()
+    await check("register form with errors")
+    await context.close()
+    assert failures == {}, failures
