@@ -91,13 +91,15 @@ def local_input(days: int, hour: int) -> str:
     return f"{day.isoformat()}T{hour:02d}:00"
 
 
-def past_weeks_of_history(running: Any) -> None:
+def past_weeks_of_history(running: Any) -> list[Story]:
     """Some weeks of reminders, replies and attendance, for the analytics page."""
     now = datetime.now(UTC)
     events: list[Event] = []
+    stories = []
     for i in range(40):
         starts = (now - timedelta(days=3 + i * 1.3)).replace(minute=0, second=0, microsecond=0)
         story = Story(starts_at=starts)
+        stories.append(story)
         sent = starts - timedelta(hours=24)
         events += [
             story.registered(sent - timedelta(days=5)),
@@ -120,6 +122,7 @@ def past_weeks_of_history(running: Any) -> None:
     with transaction(running.session_factory) as session:
         for event in events:
             handlers.project(session, event, ZONE)
+    return stories
 
 
 async def test_staff_book_and_cancel_an_appointment_for_a_new_patient(
@@ -260,7 +263,7 @@ async def test_every_page_passes_the_axe_accessibility_checks(
         "/v1/appointments", json={"patient_id": patient_id, "starts_at": starts}
     )
     appointment_id = booked.json()["id"]
-    past_weeks_of_history(running)
+    answered = past_weeks_of_history(running)[1]  # reminded, confirmed, attended
 
     # axe is injected as an inline script: only this check's browser ignores the CSP
     context = await browser.new_context(base_url=base_url(running), bypass_csp=True)
@@ -292,6 +295,13 @@ async def test_every_page_passes_the_axe_accessibility_checks(
     ):
         await page.goto(path)
         await check(path)
+    await page.goto(f"/appointments/{answered.appointment_id}")
+    timeline = page.locator(".timeline")
+    for step in ("Reminder planned 1 d before", "Reminder sent", "Patient confirmed"):
+        await expect(timeline).to_contain_text(step)
+    await expect(page.locator(".status-line")).to_contain_text("Attended")
+    await check("appointment with reminders and replies")
+    await shot(page, "13-appointment-timeline")
     await page.goto("/patients/new")
     await page.get_by_role("button", name="Register patient").click()  # all fields empty
     await expect(page.locator(".field-error").first).to_be_visible()
