@@ -44,7 +44,7 @@ from reminder_testkit.topics import publish_events
 from sender.adapters.rate_limiter import DatabaseTokenBucket
 from sender.adapters.sns import SmsOptions, SnsSmsGateway, make_sns_client
 from sender.app import create_app, migrate
-from sender.dispatcher import Dispatcher
+from sender.dispatcher import Dispatcher, Pacer
 from sender.domain.messages import Clinic
 from sender.handlers import SenderConfig
 from sender.settings import Settings
@@ -120,6 +120,7 @@ async def through_sender(name: str, url: str, rate: float, count: int) -> Row:
         backoff_base=0.05,
         backoff_max=1,
         stale_after=timedelta(minutes=5),
+        pacer=Pacer(rate),
     )
     # Short single-segment texts, so one reminder = one token at every rate.
     reminders = [reminder_for(snapshot(name="Ana"), location=None) for _ in range(count)]

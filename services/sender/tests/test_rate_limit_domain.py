@@ -60,3 +60,21 @@ def test_nonsense_parameters_are_refused(bad: dict[str, float]) -> None:
     args = {"now": 0.0, "rate": 1.0, "burst": 1.0, "cost": 1.0} | bad
     with pytest.raises(ValueError, match="positive"):
         reserve(None, **args)
+
+
+async def test_the_local_pacer_spaces_this_processs_publishes_by_their_cost() -> None:
+    from sender.dispatcher import Pacer
+
+    now = [100.0]
+    published: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pacer = Pacer(rate=2, clock=lambda: now[0], sleep=fake_sleep)
+    for cost, late_by in [(1, 0.0), (1, 0.0), (2, 0.0), (1, 0.1), (1, 1.0), (1, 0.0)]:
+        now[0] += late_by
+        await pacer.wait(cost)
+        published.append(now[0])
+    # 0.5 s per part; a two-part SMS holds the next one back 1 s; lateness is not made up.
+    assert published == pytest.approx([100.0, 100.5, 101.0, 102.0, 103.0, 103.5])

@@ -22,7 +22,7 @@ from .adapters.consumers import SenderConsumers
 from .adapters.rate_limiter import DatabaseTokenBucket
 from .adapters.sns import SmsOptions, SnsSmsGateway, make_sns_client
 from .adapters.tables import messaging
-from .dispatcher import AbandonedAttemptSweeper, Dispatcher, DispatcherDrain
+from .dispatcher import AbandonedAttemptSweeper, Dispatcher, DispatcherDrain, Pacer
 from .domain.messages import Clinic
 from .handlers import SenderConfig
 from .settings import Settings
@@ -76,6 +76,7 @@ def build_sender(settings: Settings) -> Sender:
         backoff_max=settings.sns_backoff_max_seconds,
         stale_after=timedelta(seconds=settings.sending_stale_after_seconds),
         relay=relay,
+        pacer=Pacer(settings.sms_max_per_second),
     )
     sweeper = AbandonedAttemptSweeper(dispatcher, settings.sending_sweep_interval_seconds)
     consumers = SenderConsumers(broker, settings, session_factory, dispatcher)

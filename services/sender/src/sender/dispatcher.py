@@ -14,7 +14,8 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -48,6 +49,33 @@ class Waker(Protocol):
     def wake(self) -> None: ...
 
 
+class Pacer:
+    """Keeps this process's own publishes at least `cost / rate` apart on its monotonic
+    clock. The shared bucket grants slots exactly 1/rate apart, but the claim between slot
+    and publish takes a few variable milliseconds, which could bring two publishes a
+    little closer than that; this closes the gap for the common single-replica case."""
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self._next = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def wait(self, cost: float) -> None:
+        async with self._lock:
+            now = self.clock()
+            while self._next > now:
+                await self.sleep(self._next - now)
+                now = self.clock()  # a late wake-up counts from when it really happened
+            self._next = now + cost / self.rate
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -61,6 +89,7 @@ class Dispatcher:
         backoff_max: float,
         stale_after: timedelta,
         relay: Waker | None = None,
+        pacer: Pacer | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.session_factory = session_factory
@@ -72,6 +101,7 @@ class Dispatcher:
         self.backoff_max = backoff_max
         self.stale_after = stale_after
         self.relay = relay
+        self.pacer = pacer
         self.rng = rng or random.Random()
         self._closing = False
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -201,6 +231,8 @@ class Dispatcher:
     ) -> tuple[int, str | tuple[PublishError, PublishFailed]]:
         """(attempts made, the SNS MessageId or the error that ended the attempts)."""
         for attempt in range(1, self.max_attempts + 1):
+            if self.pacer is not None:
+                await self.pacer.wait(job.sms.segments)
             try:
                 return attempt, await self.gateway.publish(job.phone, job.sms.text)
             except PublishFailed as exc:
