@@ -482,6 +482,21 @@ def measure_projection(factory: sessionmaker[Session], count: int) -> tuple[int,
     return len(wire), len(wire) / fresh, min(2000, len(wire)) / duplicates
 
 
+def server_facts(engine: Engine) -> str:
+    with engine.connect() as conn:
+        pool = conn.execute(text("SELECT @@innodb_buffer_pool_size")).scalar_one()
+        sizes = conn.execute(
+            text(
+                "SELECT table_name, (data_length + index_length) / 1048576 FROM "
+                "information_schema.tables WHERE table_schema = :db AND table_name IN "
+                "('appointments', 'appointment_events') ORDER BY table_name"
+            ),
+            {"db": DATABASE},
+        ).all()
+    tables = ", ".join(f"{name} {float(mb):,.0f} MiB" for name, mb in sizes)
+    return f"MariaDB buffer pool {int(pool) // 1048576} MiB; {tables}"
+
+
 def explain(engine: Engine) -> list[str]:
     queries = {
         "list": "SELECT id FROM appointments ORDER BY starts_at, id LIMIT 51",
