@@ -39,6 +39,9 @@ def make_settings(
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "environment": "test",
+            # A consumer group of its own per test: tests share one broker, and a group
+            # still rebalancing after an earlier test must not hold this one up.
+            "service_name": f"scheduler-{topic_prefix.strip('.')}",
             "kafka_bootstrap_servers": kafka_bootstrap_servers,
             "kafka_enable_idempotence": kafka_idempotence,
             "kafka_topic_prefix": topic_prefix,

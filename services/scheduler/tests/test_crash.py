@@ -36,6 +36,7 @@ def environment(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
         "ENVIRONMENT": "test",
+        "SERVICE_NAME": settings.service_name,
         "LOG_LEVEL": "WARNING",
         "HTTP_PORT": str(free_port()),
         "DATABASE_URL": settings.database_url,

@@ -112,9 +112,10 @@ async def test_appointment_events_in_reminders_out(
     assert (timed.patient.name, timed.patient.phone) == ("Ada King", "+12025550178")
     assert by_id[reminder_id_for(booked_late.appointment_id, 2, 1440)].starts_at == moved.starts_at
 
-    dead = await read_topic(kafka_bootstrap_servers, settings.topic("dlt.scheduler"), expect=1)
+    group = settings.service_name  # the service's name is its consumer group
+    dead = await read_topic(kafka_bootstrap_servers, settings.topic(f"dlt.{group}"), expect=1)
     assert [r.value for r in dead] == [b"{not json"]
-    assert dead[0].headers["dlt-consumer-group"] == "scheduler"
+    assert dead[0].headers["dlt-consumer-group"] == settings.consumer_group(group)
 
 
 async def test_two_replicas_emit_each_reminder_once(
