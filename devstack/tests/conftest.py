@@ -33,7 +33,7 @@ def stack(
             # Quiet hours have their own unit tests; here reminders must go at any hour.
             "scheduler": {"QUIET_HOURS": "off"},
             "sender": {"SMS_MAX_PER_SECOND": "50", "SMS_BURST": "5"},
-            "*": {"LOG_LEVEL": "WARNING"},
+            "*": {"LOG_LEVEL": "INFO"},
         },
     )
     running = Stack(config)

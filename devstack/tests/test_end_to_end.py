@@ -65,6 +65,7 @@ def test_spanish_patient_confirms_with_si(clinic: Clinic) -> None:
     assert "Hola Ana" in sms.message
     assert shows_local_time(sms.message, starts_at, "Europe/Madrid", twelve_hour=False)
     assert "Responda SÍ" in sms.message or "Responda SI" in sms.message
+    clinic.wait_status(appointment, "reminded")  # a patient answers after the SMS is recorded
 
     assert clinic.reply(phone, "Sí", to=sms).status_code == 200
     clinic.wait_status(appointment, "confirmed")
@@ -76,6 +77,7 @@ def test_no_declines(clinic: Clinic) -> None:
     appointment = clinic.book(patient, soon())
     [sms] = clinic.wait_sms(phone)
     assert "OUI" in sms.message
+    clinic.wait_status(appointment, "reminded")
 
     assert clinic.reply(phone, "NON", to=sms).status_code == 200
     clinic.wait_status(appointment, "declined")
@@ -84,8 +86,9 @@ def test_no_declines(clinic: Clinic) -> None:
 def test_stop_means_no_further_sms(clinic: Clinic) -> None:
     phone = "+12025550178"
     patient = clinic.register("Alan Turing", phone, "en", "Europe/London")
-    clinic.book(patient, soon())
+    first = clinic.book(patient, soon())
     [sms] = clinic.wait_sms(phone)
+    clinic.wait_status(first, "reminded")
 
     assert clinic.reply(phone, "STOP", to=sms).status_code == 200
     deadline = time.monotonic() + 30

@@ -76,7 +76,8 @@ async def test_malformed_message_goes_to_dead_letter_topic_and_consumer_moves_on
     assert first["dlt-original-topic"] == topic
     assert first["dlt-original-partition"] == "0"
     assert first["dlt-original-offset"] == "1"
-    assert first["dlt-consumer-group"] == GROUP
+    assert first["dlt-consumer-group"] == settings.consumer_group(GROUP)
+    assert settings.consumer_group(GROUP) == f"{settings.kafka_topic_prefix}{GROUP}"
     assert "not JSON" in first["dlt-error"]
 
 

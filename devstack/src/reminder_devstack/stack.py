@@ -130,17 +130,20 @@ class Stack:
     def wait_ready(self, timeout: float = 120.0, names: list[str] | None = None) -> None:
         deadline = time.monotonic() + timeout
         for name in names or list(self.processes):
+            last = "no answer"
             while True:
                 process = self.processes[name]
                 if not process.running:
                     raise RuntimeError(f"{name} exited during start-up; see its log above")
                 try:
-                    if httpx.get(f"{self.config.url(name)}/readyz", timeout=2).status_code == 200:
+                    answer = httpx.get(f"{self.config.url(name)}/readyz", timeout=2)
+                    if answer.status_code == 200:
                         break
-                except httpx.HTTPError:
-                    pass
+                    last = answer.text
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} not ready after {timeout:.0f}s")
+                    raise TimeoutError(f"{name} not ready after {timeout:.0f}s: {last}")
                 time.sleep(0.3)
 
     # ------------------------------------------------------------------ parts

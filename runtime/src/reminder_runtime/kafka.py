@@ -125,12 +125,13 @@ class EventSubscriber:
         self.broker = broker
         self.settings = settings
         self.group_id = group_id
+        self.kafka_group_id = settings.consumer_group(group_id)
         self.handler = handler
         self.accept = accept
         self.dead_letter_topic = settings.topic(dead_letter_topic(group_id))
         self.subscriber = broker.subscriber(
             *(settings.topic(t) for t in topics),
-            group_id=group_id,
+            group_id=self.kafka_group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             session_timeout_ms=settings.kafka_session_timeout_ms,
@@ -207,7 +208,7 @@ class EventSubscriber:
                 "dlt-original-topic": meta.topic,
                 "dlt-original-partition": str(meta.partition),
                 "dlt-original-offset": str(meta.offset),
-                "dlt-consumer-group": self.group_id,
+                "dlt-consumer-group": self.kafka_group_id,
             },
         )
         DEAD_LETTERED.labels(meta.topic, type(exc).__name__).inc()

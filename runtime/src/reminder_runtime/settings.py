@@ -60,6 +60,10 @@ class ServiceSettings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"
 
+    def consumer_group(self, name: str) -> str:
+        """Consumer groups are prefixed too: two systems on one cluster never share one."""
+        return f"{self.kafka_topic_prefix}{name}"
+
     @property
     def is_dev(self) -> bool:
         return self.environment == "dev"
