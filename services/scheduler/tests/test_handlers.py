@@ -22,6 +22,7 @@ from reminder_contracts.events import (
 )
 from reminder_runtime.db import transaction
 from scheduler.adapters.tables import messaging, timers
+from scheduler.adapters.timer_loop import TimerLoop
 from scheduler.domain import ReminderPolicy
 from scheduler.handlers import fire_due, handle_event
 from scheduler.testing import cancelled, rescheduled, scheduled, snapshot
@@ -310,3 +311,32 @@ def test_unrelated_events_are_not_recorded(
     assert apply(due) is None
     with session_factory() as session:
         assert messaging.inbox.first_time(session, "scheduler", due.event_id), "not in the inbox"
+
+
+def test_old_sent_and_cancelled_timers_are_purged_and_late_events_still_ignored(
+    apply: Apply, session_factory: sessionmaker[Session]
+) -> None:
+    sent = scheduled(at(2026, 6, 10, 16, 0), offsets=(60,))
+    dropped = scheduled(at(2026, 6, 10, 16, 0), offsets=(60,))
+    waiting = scheduled(at(2026, 9, 10, 16, 0), offsets=(60,))
+    for event in (sent, dropped, waiting):
+        apply(event)
+    apply(cancelled(dropped, version=2))
+    fire(session_factory, at(2026, 6, 10, 15, 30))
+
+    loop = TimerLoop(
+        session_factory,
+        batch_size=10,
+        max_sleep_seconds=1,
+        retention=timedelta(days=30),
+        clock=lambda: at(2026, 8, 1),
+    )
+    assert loop.purge() == 2
+    assert timer_rows(session_factory, sent.appointment_id) == set()
+    assert timer_rows(session_factory, dropped.appointment_id) == set()
+    assert timer_rows(session_factory, waiting.appointment_id) == {
+        ("2026-09-10T15:00:00+00:00", 1, 60, "pending")
+    }
+    # The appointments are remembered: a late, older booking revives nothing.
+    apply(scheduled(dropped.starts_at, appointment_id=dropped.appointment_id, offsets=(60,)))
+    assert timer_rows(session_factory, dropped.appointment_id) == set()

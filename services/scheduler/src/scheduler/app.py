@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -53,6 +54,7 @@ def build_scheduler(settings: Settings) -> Scheduler:
         batch_size=settings.scheduler_batch_size,
         max_sleep_seconds=settings.scheduler_max_sleep_seconds,
         on_fired=relay.wake,
+        retention=timedelta(days=settings.scheduler_retention_days),
     )
     consumer = SchedulerConsumer(
         broker, settings, session_factory, settings.policy, on_timer=timers.notify

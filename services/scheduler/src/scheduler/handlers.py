@@ -347,6 +347,11 @@ def fire_due(session: Session, now: datetime, limit: int) -> Fired:
     return Fired(tuple(e.due_at for e in events), len(dropped))
 
 
+def purge_finished(session: Session, before: datetime, limit: int = 5_000) -> int:
+    """Forget sent and cancelled timers due before `before` (one batch)."""
+    return SchedulerRepository(session).purge_finished(before, limit)
+
+
 def next_due(session: Session) -> datetime | None:
     return SchedulerRepository(session).next_due()
 

@@ -25,6 +25,9 @@ class Settings(ServiceSettings):
     #: replica are noticed at the latest after this long.
     scheduler_max_sleep_seconds: float = Field(default=30.0, gt=0)
 
+    #: Sent and cancelled timers are deleted this long after their due time.
+    scheduler_retention_days: int = Field(default=30, ge=1)
+
     @field_validator("reminder_offsets")
     @classmethod
     def _readable_offsets(cls, value: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..domain import PlannedReminder
@@ -305,6 +305,20 @@ class SchedulerRepository:
                 .where(timers.c.reminder_id.in_([str(i) for i in reminder_ids]))
                 .values(status=CANCELLED)
             )
+
+    def purge_finished(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` emitted or cancelled timers due before `before`.
+
+        The appointment rows stay: they keep late, older events from reviving anything.
+        """
+        ids = self.session.scalars(
+            select(timers.c.reminder_id)
+            .where(timers.c.status.in_([EMITTED, CANCELLED]), timers.c.due_at < to_db(before))
+            .limit(limit)
+        ).all()
+        if ids:
+            self.session.execute(delete(timers).where(timers.c.reminder_id.in_(ids)))
+        return len(ids)
 
     def next_due(self) -> datetime | None:
         value = self.session.execute(

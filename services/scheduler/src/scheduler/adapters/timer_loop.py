@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reminder_runtime.db import transaction
 
-from ..handlers import Fired, fire_due, next_due
+from ..handlers import Fired, fire_due, next_due, purge_finished
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ LATENESS = Histogram(
 #: Floor between looks when another replica holds the due rows: no busy loop.
 _MIN_SLEEP_SECONDS = 0.05
 _MAX_BACKOFF_SECONDS = 30.0
+_PURGE_EVERY = timedelta(hours=1)
 
 
 def _utcnow() -> datetime:
@@ -49,13 +50,16 @@ class TimerLoop:
         batch_size: int,
         max_sleep_seconds: float,
         on_fired: Callable[[], None] | None = None,
+        retention: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.session_factory = session_factory
         self.batch_size = batch_size
         self.max_sleep_seconds = max_sleep_seconds
         self.on_fired = on_fired
+        self.retention = retention
         self.clock = clock
+        self._last_purge: datetime | None = None
         self._wake = asyncio.Event()
         self._sleeping_until: datetime | None = None
         self._stopping = False
@@ -113,6 +117,9 @@ class TimerLoop:
             if fired.claimed >= self.batch_size:
                 continue  # more are due: no sleep
             now = self.clock()
+            if self._last_purge is None or now - self._last_purge > _PURGE_EVERY:
+                self._last_purge = now
+                await asyncio.to_thread(self.purge)
             seconds = self.max_sleep_seconds
             if upcoming is not None:
                 seconds = min(seconds, max(_MIN_SLEEP_SECONDS, (upcoming - now).total_seconds()))
@@ -131,6 +138,21 @@ class TimerLoop:
             return fired, None
         with self.session_factory() as session:
             return fired, next_due(session)
+
+    def purge(self) -> int:
+        """Delete finished timers older than the retention, in batches (short locks)."""
+        purged = 0
+        before = self.clock() - self.retention
+        try:
+            while True:
+                with transaction(self.session_factory) as session:
+                    n = purge_finished(session, before)
+                purged += n
+                if n == 0:
+                    return purged
+        except Exception as exc:  # housekeeping: firing must go on
+            log.warning("purging old timers failed", extra={"error": type(exc).__name__})
+            return purged
 
     async def _sleep_for(self, seconds: float) -> None:
         self._sleeping_until = self.clock() + _seconds(seconds)
