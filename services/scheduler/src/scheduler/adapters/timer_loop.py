@@ -36,6 +36,8 @@ LATENESS = Histogram(
 _MIN_SLEEP_SECONDS = 0.05
 _MAX_BACKOFF_SECONDS = 30.0
 _PURGE_EVERY = timedelta(hours=1)
+_PURGE_BATCH = 2_000
+_PURGE_BATCHES = 10
 
 
 def _utcnow() -> datetime:
@@ -119,7 +121,9 @@ class TimerLoop:
             now = self.clock()
             if self._last_purge is None or now - self._last_purge > _PURGE_EVERY:
                 self._last_purge = now
-                await asyncio.to_thread(self.purge)
+                if await asyncio.to_thread(self.purge) >= _PURGE_BATCHES * _PURGE_BATCH:
+                    # More left: go on in a minute rather than an hour, firing in between.
+                    self._last_purge = now - _PURGE_EVERY + timedelta(minutes=1)
             seconds = self.max_sleep_seconds
             if upcoming is not None:
                 seconds = min(seconds, max(_MIN_SLEEP_SECONDS, (upcoming - now).total_seconds()))
@@ -144,12 +148,13 @@ class TimerLoop:
         purged = 0
         before = self.clock() - self.retention
         try:
-            while True:
+            for _ in range(_PURGE_BATCHES):  # bounded: due timers must not wait long
                 with transaction(self.session_factory) as session:
-                    n = purge_finished(session, before)
+                    n = purge_finished(session, before, _PURGE_BATCH)
                 purged += n
-                if n == 0:
-                    return purged
+                if n < _PURGE_BATCH:
+                    break
+            return purged
         except Exception as exc:  # housekeeping: firing must go on
             log.warning("purging old timers failed", extra={"error": type(exc).__name__})
             return purged
