@@ -32,7 +32,13 @@ def stack(
         service_env={
             # Quiet hours have their own unit tests; here reminders must go at any hour.
             "scheduler": {"QUIET_HOURS": "off"},
-            "sender": {"SMS_MAX_PER_SECOND": "50", "SMS_BURST": "5"},
+            # A publish cut short by kill -9 is reported as unknown_outcome after this long.
+            "sender": {
+                "SMS_MAX_PER_SECOND": "50",
+                "SMS_BURST": "5",
+                "SENDING_STALE_AFTER_SECONDS": "10",
+                "SENDING_SWEEP_INTERVAL_SECONDS": "2",
+            },
             "*": {"LOG_LEVEL": "INFO"},
         },
     )

@@ -146,25 +146,44 @@ def book_many(clinic: Clinic, first: int, count: int) -> dict[str, str]:
     return phones
 
 
-def wait_one_sms_each(clinic: Clinic, phones: dict[str, str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = {p: 0 for p in phones}
-        for sms in clinic.sent_sms():
-            if sms.phone_number in counts:
-                counts[sms.phone_number] += 1
-        if all(counts.values()):
-            break
-        missing = sum(1 for c in counts.values() if c == 0)
-        assert time.monotonic() < deadline, f"{missing} patients never got their SMS"
-        time.sleep(0.5)
-    time.sleep(5)  # anything sent twice would show up by now
-    counts = {p: 0 for p in phones}
+def sms_counts(clinic: Clinic, phones: dict[str, str]) -> dict[str, int]:
+    counts = dict.fromkeys(phones, 0)
     for sms in clinic.sent_sms():
         if sms.phone_number in counts:
             counts[sms.phone_number] += 1
-    twice = {p: c for p, c in counts.items() if c != 1}
-    assert not twice, f"patients with other than one SMS: {twice}"
+    return counts
+
+
+def wait_one_sms_each(
+    clinic: Clinic, phones: dict[str, str], timeout: float = 120, unknown_allowed: int = 0
+) -> None:
+    """Every patient gets exactly one SMS; nobody gets two.
+
+    `unknown_allowed`: the sender's documented crash policy. An SMS whose publish was under
+    way when the sender was killed is not sent again (a second copy would certainly annoy;
+    it most likely went out). It is reported instead: the appointment shows
+    `reminder_failed` with `unknown_outcome`, so staff see it. A kill can catch at most
+    one such publish in flight per sending thread.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [p for p, n in sms_counts(clinic, phones).items() if n == 0]
+        if len(missing) <= unknown_allowed:
+            unknown = [p for p in missing if _unknown_outcome(clinic, phones[p])]
+            if len(unknown) == len(missing):
+                break
+        assert time.monotonic() < deadline, f"{len(missing)} patients never got their SMS"
+        time.sleep(0.5)
+    time.sleep(5)  # anything sent twice would show up by now
+    twice = {p: n for p, n in sms_counts(clinic, phones).items() if n > 1}
+    assert not twice, f"patients who got more than one SMS: {twice}"
+
+
+def _unknown_outcome(clinic: Clinic, appointment: str) -> bool:
+    detail = clinic.appointment(appointment)
+    return detail["status"] == "reminder_failed" and any(
+        r["error_code"] == "unknown_outcome" for r in detail["reminders"]
+    )
 
 
 def test_sender_killed_midway_every_patient_gets_exactly_one_sms(
@@ -184,7 +203,8 @@ def test_sender_killed_midway_every_patient_gets_exactly_one_sms(
     assert sent_before < 200, "the kill came too late to test anything"
     sender.start()
     stack.wait_ready(names=["sender"])
-    wait_one_sms_each(clinic, phones)
+    # The sender's 4 publishing threads: at most one publish in flight each at the kill.
+    wait_one_sms_each(clinic, phones, unknown_allowed=4)
 
 
 def test_scheduler_killed_midway_every_patient_gets_exactly_one_sms(
