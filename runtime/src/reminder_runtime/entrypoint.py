@@ -20,6 +20,8 @@ def run(
     create_app: Callable[[S], FastAPI],
     migrate: Callable[[S], None],
     argv: list[str] | None = None,
+    *,
+    access_log: bool = True,
 ) -> int:
     """`python -m <pkg>` serves (uvicorn, JSON logs, graceful SIGTERM);
     `python -m <pkg> migrate` applies the service's migrations and exits."""
@@ -37,6 +39,7 @@ def run(
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # JSON logs from configure_logging
+        access_log=access_log,  # off where query strings may carry PHI (a service logs its own)
         timeout_graceful_shutdown=20,
     )
     return 0
