@@ -12,11 +12,12 @@ import json
 import re
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -133,7 +134,7 @@ async def run_command(
     return None if found is None else UUID(found)
 
 
-def today(service: AdminService) -> Any:
+def today(service: AdminService) -> date:
     return handlers.utcnow().astimezone(service.settings.clinic_zone).date()
 
 
@@ -286,7 +287,7 @@ async def appointments_page(
     )
 
 
-def _day_start(day: Any, zone: Any) -> datetime:
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, datetime.min.time(), zone)
 
 
@@ -453,6 +454,7 @@ async def reschedule(
 
 
 def _none(_: object) -> None:
+    """Drop a handler's "did anything change" flag: the page shows the result either way."""
     return None
 
 
