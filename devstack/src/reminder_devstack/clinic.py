@@ -30,7 +30,10 @@ class Clinic:
 
     def __init__(self, stack: Stack, sent_sms: Callable[[], Sequence[Sms]]) -> None:
         self.stack = stack
-        self.sent_sms = sent_sms
+        self._sent_sms = sent_sms
+        # The SNS emulator may hold SMS from before this system started (other tests):
+        # they are not this clinic's.
+        self._before = {m.message_id for m in sent_sms()}
         self.admin = httpx.Client(
             base_url=stack.config.url("admin-api"),
             headers={"Authorization": f"Bearer {stack.config.admin_token}"},
@@ -68,6 +71,10 @@ class Clinic:
             if time.monotonic() > deadline:
                 raise AssertionError(f"status {detail['status']!r}, expected {status!r}: {detail}")
             time.sleep(0.3)
+
+    def sent_sms(self) -> list[Sms]:
+        """What this system sent through SNS, oldest first."""
+        return [m for m in self._sent_sms() if m.message_id not in self._before]
 
     def sms_to(self, phone: str) -> list[Sms]:
         return [m for m in self.sent_sms() if m.phone_number == phone]

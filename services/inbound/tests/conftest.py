@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import inbound
 from inbound.settings import Settings
-from inbound.testing import SnsSigner, serving
+from inbound.testing import SnsSigner
 from reminder_runtime.db import make_engine, make_session_factory
 from reminder_runtime.migrations import upgrade
+from reminder_testkit.apps import serve_app as serving
 from reminder_testkit.database import DatabaseFactory
 
 MIGRATIONS = Path(inbound.__file__).parent / "migrations"

@@ -17,10 +17,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from inbound.adapters.tables import messaging, reminders_sent, replies
+from inbound.adapters.tables import appointments, messaging, patients, reminders_sent, replies
 from inbound.app import MIGRATIONS, create_app
 from inbound.settings import Settings
-from inbound.testing import SnsSigner, serving
+from inbound.testing import SnsSigner
 from reminder_contracts import (
     AppointmentScheduled,
     Event,
@@ -33,6 +33,7 @@ from reminder_contracts import (
 from reminder_runtime.db import make_engine
 from reminder_runtime.migrations import upgrade
 from reminder_testkit import TansuBroker, async_wait_for
+from reminder_testkit.apps import serve_app as serving
 from reminder_testkit.database import DatabaseFactory
 from reminder_testkit.topics import publish_events, read_events
 
@@ -135,10 +136,14 @@ async def test_a_signed_yes_becomes_appointment_confirmed_once(
                 language="es",
             ),
         )
+        # Three topics, no order between them: wait until all three facts are known.
         await async_wait_for(
-            lambda: count(settings.database_url, reminders_sent) == 1,
+            lambda: all(
+                count(settings.database_url, table) == 1
+                for table in (patients, appointments, reminders_sent)
+            ),
             timeout=30,
-            message="the deliveries consumer never caught up",
+            message="the consumers never caught up",
         )
 
         notification = signer.notification(
@@ -331,8 +336,11 @@ async def test_replies_during_a_broker_outage_all_arrive_once_afterwards(
     tansu_factory: Callable[[], TansuBroker],
 ) -> None:
     private = tansu_factory()
+    # The restarted Tansu keeps nothing (memory storage) and auto-creates topics with one
+    # partition: create them with one from the start, or a producer still holding the old
+    # metadata would write to a partition the new broker's readers never see.
     settings = app_settings.model_copy(
-        update={"kafka_bootstrap_servers": private.bootstrap_servers}
+        update={"kafka_bootstrap_servers": private.bootstrap_servers, "kafka_topic_partitions": 1}
     )
     sent = [
         signer.notification(phone=PATIENT, body=body, destination=LONG_CODE)

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from reminder_contracts import topics
 from reminder_contracts.events import PatientUpdated, ReminderDue, reminder_id_for
 from reminder_runtime.db import transaction
 from reminder_testkit import free_port
+from reminder_testkit.apps import serve_app
 from reminder_testkit.topics import publish_events, publish_raw, read_events, read_topic
 from scheduler.app import Scheduler, create_app
 from scheduler.handlers import handle_event
@@ -33,19 +33,8 @@ async def running(settings: Settings) -> AsyncIterator[Scheduler]:
     """The app served by uvicorn in this event loop, until the block ends (graceful stop)."""
     settings = settings.model_copy(update={"http_port": free_port()})
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
+    async with serve_app(app, port=settings.http_port):
         yield app.state.scheduler
-    finally:
-        server.should_exit = True
-        await task
 
 
 def now() -> datetime:

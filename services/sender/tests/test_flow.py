@@ -3,19 +3,18 @@ events in through Kafka, SMS out through SNS, delivery events out on Kafka."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 
 from reminder_contracts import topics
 from reminder_contracts.events import PatientUpdated, ReminderSent, ReminderSkipped
 from reminder_testkit import SnsServer, async_wait_for, free_port
+from reminder_testkit.apps import serve_app
 from reminder_testkit.topics import publish_events, read_events
 from sender.app import Sender, create_app
 from sender.settings import Settings
@@ -31,19 +30,8 @@ async def running(settings: Settings) -> AsyncIterator[Sender]:
     """The app served by uvicorn in this event loop, until the block ends (graceful stop)."""
     settings = settings.model_copy(update={"http_port": free_port()})
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
+    async with serve_app(app, port=settings.http_port):
         yield app.state.sender
-    finally:
-        server.should_exit = True
-        await task
 
 
 def known(sender: Sender, table: str, where: str = "1 = 1") -> bool:

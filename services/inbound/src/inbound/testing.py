@@ -3,28 +3,21 @@ and a self-signed certificate that sign messages exactly as SNS does (AWS is nev
 reached).
 
 Used with a `CertificateCache` whose fetcher returns `certificate_pem` for `cert_url`.
-`serving(app)` runs the app with uvicorn on a free port inside a test's event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from fastapi import FastAPI
 
 from inbound.domain.sns import _SIGNED_FIELDS
 
@@ -145,26 +138,3 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
         f"{moment.microsecond // 1000:03d}Z"
     )
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI, startup_timeout: float = 60.0) -> AsyncIterator[str]:
-    """Run `app` with uvicorn in this event loop on a free port; yield its base URL."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(startup_timeout):
-            while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
-                await asyncio.sleep(0.05)
-        if task.done():
-            task.result()
-            raise RuntimeError("the app did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
