@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -10,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin_api.app import create_app, migrate
 from admin_api.settings import Settings
 from reminder_runtime.db import make_engine, make_session_factory
 from reminder_testkit import free_port
+from reminder_testkit.apps import serve_app
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 VIEWER_TOKEN = "viewer-token-0123456789abcdef"
@@ -89,25 +88,17 @@ async def running(
         http_port=free_port(),
     )
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=settings.http_port, log_config=None, access_log=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    base = f"http://127.0.0.1:{settings.http_port}"
     engine = make_engine(settings.database_url)
 
-    def client(token: str | None) -> httpx.AsyncClient:
+    def client(base: str, token: str | None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.AsyncClient(base_url=base, headers=headers, timeout=20)
 
-    async with client(ADMIN_TOKEN) as admin, client(VIEWER_TOKEN) as viewer, client(None) as anon:
+    async with (
+        serve_app(app, port=settings.http_port) as base,
+        client(base, ADMIN_TOKEN) as admin,
+        client(base, VIEWER_TOKEN) as viewer,
+        client(base, None) as anon,
+    ):
         yield Running(settings, admin, viewer, anon, make_session_factory(engine))
-    server.should_exit = True
-    await task
     engine.dispose()

@@ -103,18 +103,23 @@ Service = Annotated[AdminService, Depends(get_service)]
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
 
 
+def role_of_token(settings: Settings, given: str) -> Role | None:
+    """The role `given` grants, or None. Used by the API and by the web page's sign-in."""
+    role: Role | None = None
+    # Compare with every token, each in constant time: timing tells nothing about which.
+    for token, token_role in settings.tokens.items():
+        if hmac.compare_digest(given.encode(), token.encode()):
+            role = token_role
+    return role
+
+
 def authenticate(
     service: Service,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Role:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _Unauthorized("missing bearer token")
-    given = credentials.credentials.encode()
-    role: Role | None = None
-    # Compare with every token, each in constant time: timing tells nothing about which.
-    for token, token_role in service.settings.tokens.items():
-        if hmac.compare_digest(given, token.encode()):
-            role = token_role
+    role = role_of_token(service.settings, credentials.credentials)
     if role is None:
         raise _Unauthorized("invalid bearer token")
     return role
