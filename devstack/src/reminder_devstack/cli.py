@@ -20,7 +20,10 @@ def _up(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     stack = Stack(StackConfig.from_environment(data_dir))
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C (which reaches us twice: from the terminal and forwarded by uv) or a process
+    # manager's SIGTERM: either asks for one orderly stop, never cuts it short.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: stopping.set())
     try:
         stack.start()
         (data_dir / STATE_FILE).write_text(
@@ -44,9 +47,10 @@ def _up(args: argparse.Namespace) -> int:
                 "  python3 dev.py sms   shows them as they arrive.\n"
             )
         sys.stdout.flush()
-        stopping.wait()
-    except KeyboardInterrupt:
-        pass
+        # Wake up now and then: a signal may land on an output thread, and only the main
+        # thread runs Python's signal handlers.
+        while not stopping.wait(0.5):
+            pass
     finally:
         sys.stdout.write("\nstopping…\n")
         stack.stop()

@@ -254,7 +254,8 @@ class Stack:
             [
                 "",
                 "Patient reminders is running (ENVIRONMENT=dev).",
-                f"  admin API      {c.url('admin-api')}   (docs: {c.url('admin-api')}/docs)",
+                f"  web page       {c.url('admin-api')}/   (sign in with a token below)",
+                f"  admin API      {c.url('admin-api')}/v1   (docs: {c.url('admin-api')}/docs)",
                 f"  admin token    {c.admin_token}",
                 f"  viewer token   {c.viewer_token}",
                 f"  inbound (SNS)  {c.url('inbound')}/sns   (dev: accepts UNSIGNED messages)",
