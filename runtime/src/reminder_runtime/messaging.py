@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
     update,
@@ -111,8 +112,6 @@ class Outbox:
             )
 
     def count_pending(self, session: Session) -> int:
-        from sqlalchemy import func
-
         return int(
             session.execute(
                 select(func.count()).where(self.table.c.published_at.is_(None))
